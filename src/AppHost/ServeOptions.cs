@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Configuration;
+
+namespace ServeAspire.AppHost;
+
+/// <summary>AppHost settings (section <c>Serve</c>; override with <c>--Serve:Nodes 4</c> or <c>Serve__Nodes=4</c>).</summary>
+internal sealed class ServeOptions
+{
+    /// <summary>Redis key namespace, so several clusters can share one Redis.</summary>
+    public string Cluster { get; set; } = "default";
+    public int RedisPort { get; set; } = 6379;
+    public int ControllerPort { get; set; } = 8265;
+    /// <summary>proxy-i listens on ProxyBasePort + i.</summary>
+    public int ProxyBasePort { get; set; } = 8000;
+    public int Proxies { get; set; } = 2;
+    public int Nodes { get; set; } = 3;
+    /// <summary>Where Redis keeps its AOF and config; survives AppHost restarts. Default: &lt;repo&gt;/.state.</summary>
+    public string StateDir { get; set; } = "";
+    /// <summary>The Serve config applied once the controller is healthy (KubeRay's serveConfigV2). Default: samples/serve.yaml.</summary>
+    public string ConfigFile { get; set; } = "";
+    public bool ApplyConfigOnStart { get; set; } = true;
+
+    public string ControllerUrl => $"http://127.0.0.1:{ControllerPort}";
+
+    public static ServeOptions From(IConfiguration configuration)
+    {
+        var s = configuration.GetSection("Serve");
+        var o = new ServeOptions();
+        int Int(string key, int fallback) => int.TryParse(s[key], out var v) ? v : fallback;
+        o.Cluster = s[nameof(Cluster)] is { Length: > 0 } c ? c : o.Cluster;
+        o.RedisPort = Int(nameof(RedisPort), o.RedisPort);
+        o.ControllerPort = Int(nameof(ControllerPort), o.ControllerPort);
+        o.ProxyBasePort = Int(nameof(ProxyBasePort), o.ProxyBasePort);
+        o.Proxies = Int(nameof(Proxies), o.Proxies);
+        o.Nodes = Int(nameof(Nodes), o.Nodes);
+        o.StateDir = s[nameof(StateDir)] ?? "";
+        o.ConfigFile = s[nameof(ConfigFile)] ?? "";
+        o.ApplyConfigOnStart = !bool.TryParse(s[nameof(ApplyConfigOnStart)], out var apply) || apply;
+        return o;
+    }
+}

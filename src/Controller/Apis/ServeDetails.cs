@@ -1,0 +1,55 @@
+using System.Text.Json.Nodes;
+using ServeAspire.Model;
+
+namespace ServeAspire.Controller.Apis;
+
+// Ray's ServeInstanceDetails (GET /api/serve/applications/), serialized snake_case.
+
+public sealed record ServeInstanceDetails(
+    ActorDetails ControllerInfo,
+    string ProxyLocation,
+    HttpOptionsDetails HttpOptions,
+    IReadOnlyDictionary<string, ProxyDetails> Proxies,
+    string DeployMode,
+    IReadOnlyDictionary<string, ApplicationDetails> Applications,
+    double? TargetCapacity,
+    IReadOnlyList<TargetGroup> TargetGroups);
+
+public sealed record ActorDetails(string? NodeId, string? NodeIp, string? ActorId, string? ActorName, int? Pid);
+
+public sealed record HttpOptionsDetails(string Host, int Port, double? RequestTimeoutS);
+
+public sealed record ProxyDetails(string NodeId, string NodeIp, string ActorId, string ActorName, int Pid, ProxyStatus Status, string Address);
+
+public sealed record ApplicationDetails(
+    string Name,
+    string? RoutePrefix,
+    string? DocsPath,
+    ApplicationStatus Status,
+    string Message,
+    double LastDeployedTimeS,
+    JsonNode? DeployedAppConfig,
+    string Source,
+    IReadOnlyDictionary<string, DeploymentDetails> Deployments,
+    bool ExternalScalerEnabled);
+
+public sealed record DeploymentDetails(
+    string Name,
+    DeploymentStatus Status,
+    DeploymentStatusTrigger StatusTrigger,
+    string Message,
+    JsonObject DeploymentConfig,
+    int TargetNumReplicas,
+    IReadOnlyDictionary<string, double> RequiredResources,
+    IReadOnlyList<ReplicaDetails> Replicas);
+
+public sealed record ReplicaDetails(string NodeId, string NodeIp, string ActorId, string ActorName, string ReplicaId, ReplicaState State, int? Pid, double StartTimeS);
+
+public sealed record TargetGroup(IReadOnlyList<Target> Targets, string RoutePrefix, string Protocol, string AppName);
+
+public sealed record Target(string Ip, int Port, string InstanceId, string Name);
+
+/// <summary>One row of the State API (Ray's <c>ray list actors</c>).</summary>
+public sealed record ActorInfo(string ActorId, string ClassName, string Name, string State, int? Pid, string? NodeId, string RayNamespace, string? Address, string? DeathCause);
+
+public sealed record ActorList(int Total, IReadOnlyList<ActorInfo> Actors);

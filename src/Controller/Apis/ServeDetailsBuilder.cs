@@ -1,0 +1,81 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ServeAspire.Controller.Checkpoints;
+using ServeAspire.Controller.Deployments;
+using ServeAspire.Model;
+using StackExchange.Redis;
+
+namespace ServeAspire.Controller.Apis;
+
+/// <summary>Builds Ray's ServeInstanceDetails and the State API's actor list from the controller's state.</summary>
+internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store)
+{
+    public const string ControllerActorName = "SERVE_CONTROLLER_ACTOR";
+    private static readonly string ControllerActorId = Guid.NewGuid().ToString("N");
+
+    public async Task<ServeInstanceDetails> BuildAsync(CancellationToken ct)
+    {
+        var proxies = await ProxiesAsync(ct);
+        var config = state.Config;
+        var apps = state.Read((apps, _) => apps.Values.ToDictionary(a => a.Name, Application));
+        var targetGroups = apps.Values.Where(a => a.RoutePrefix is not null).Select(a => new TargetGroup(
+            proxies.Where(p => p.Alive).Select(p => new Target("127.0.0.1", new Uri(p.Registration.Address).Port, p.Registration.InstanceId, $"SERVE_PROXY_ACTOR-{p.Registration.Name}")).ToList(),
+            a.RoutePrefix!, "HTTP", a.Name)).ToList();
+        return new ServeInstanceDetails(
+            new ActorDetails("controller", "127.0.0.1", ControllerActorId, ControllerActorName, Environment.ProcessId),
+            "EveryNode",
+            new HttpOptionsDetails(config.HttpOptions.Host, config.HttpOptions.Port, config.HttpOptions.RequestTimeoutS),
+            proxies.ToDictionary(p => p.Registration.Name, p => new ProxyDetails(
+                p.Registration.Name, "127.0.0.1", p.Registration.InstanceId, $"SERVE_PROXY_ACTOR-{p.Registration.Name}", p.Registration.Pid,
+                !p.Alive ? ProxyStatus.UNHEALTHY : p.Registration.Draining ? ProxyStatus.DRAINING : ProxyStatus.HEALTHY, p.Registration.Address)),
+            "MULTI_APP",
+            apps,
+            null,
+            targetGroups);
+    }
+
+    private async Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> ProxiesAsync(CancellationToken ct)
+    {
+        try { return await store.GetProxiesAsync(ct); }
+        catch (Exception ex) when (ex is RedisException or TimeoutException) { return []; }
+    }
+
+    private static ApplicationDetails Application(ApplicationState app)
+    {
+        var (status, message) = app.Status();
+        return new ApplicationDetails(
+            app.Name, app.Config.RoutePrefix, null, status, message, app.DeployedAt.ToUnixTimeMilliseconds() / 1000.0,
+            app.Config.Submitted.DeepClone(), "declarative",
+            app.Deployments.Values.ToDictionary(d => d.Spec.Name, Deployment), false);
+    }
+
+    private static DeploymentDetails Deployment(DeploymentState dep)
+    {
+        var config = (JsonObject)JsonSerializer.SerializeToNode(dep.Spec, SerializerOptions.Default)!;
+        config.Remove("import_path");
+        return new DeploymentDetails(dep.Spec.Name, dep.Status, dep.Trigger, dep.Message, config, dep.Deleting ? 0 : dep.Spec.NumReplicas,
+            new Dictionary<string, double> { ["CPU"] = 1 },
+            dep.Replicas.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
+                r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0)).ToList());
+    }
+
+    /// <summary>Every actor: the controller, each proxy, each replica (live, then recently dead).</summary>
+    public async Task<IReadOnlyList<ActorInfo>> ActorsAsync(CancellationToken ct)
+    {
+        var actors = new List<ActorInfo>
+        {
+            new(ControllerActorId, "ServeController", ControllerActorName, "ALIVE", Environment.ProcessId, "controller", "serve", null, null),
+        };
+        foreach (var (p, alive) in await ProxiesAsync(ct))
+            actors.Add(new ActorInfo(p.InstanceId, "ProxyActor", $"SERVE_PROXY_ACTOR-{p.Name}", alive ? "ALIVE" : "DEAD", p.Pid, p.Name, "serve", p.Address,
+                alive ? null : "heartbeat expired"));
+        actors.AddRange(state.Read((apps, dead) =>
+            apps.Values.SelectMany(a => a.Deployments.Values).SelectMany(d => d.Replicas)
+                .OrderBy(r => r.Deployment).ThenBy(r => r.ReplicaId, StringComparer.Ordinal)
+                .Select(r => new ActorInfo(r.ReplicaId, $"ServeReplica:{r.Deployment}", r.ActorName,
+                    r.State == ReplicaState.STARTING ? "PENDING_CREATION" : "ALIVE", r.Pid, r.NodeId, "serve", r.Url, null))
+                .Concat(dead.Select(d => new ActorInfo(d.ReplicaId, $"ServeReplica:{d.Deployment}", d.ActorName, "DEAD", d.Pid, d.NodeId, "serve", null, d.Reason)))
+                .ToList()));
+        return actors;
+    }
+}

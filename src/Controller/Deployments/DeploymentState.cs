@@ -1,0 +1,81 @@
+using ServeAspire.Config;
+using ServeAspire.Model;
+
+namespace ServeAspire.Controller.Deployments;
+
+/// <summary>Target and observed state of one deployment (Ray's DeploymentState).</summary>
+public sealed class DeploymentState(string application, DeploymentSpec spec)
+{
+    public string Application { get; } = application;
+    public DeploymentSpec Spec { get; set; } = spec;
+    public List<ReplicaRecord> Replicas { get; } = [];
+    public DeploymentStatus Status { get; private set; } = DeploymentStatus.UPDATING;
+    public DeploymentStatusTrigger Trigger { get; private set; } = DeploymentStatusTrigger.CONFIG_UPDATE_STARTED;
+    public string Message { get; private set; } = "";
+    /// <summary>Constructor failures in a row (reset when a replica reaches RUNNING).</summary>
+    public int ConsecutiveStartupFailures { get; set; }
+    public string? LastStartupError { get; set; }
+    public bool Deleting { get; set; }
+
+    public int Running => Replicas.Count(r => r.State == ReplicaState.RUNNING);
+    public int Starting => Replicas.Count(r => r.State == ReplicaState.STARTING);
+    public IEnumerable<ReplicaRecord> Alive => Replicas.Where(r => r.IsAlive);
+
+    public bool Failed => ConsecutiveStartupFailures >= Spec.MaxConstructorRetryCount;
+
+    /// <summary>Updates the target; a new target restarts the status machine (CONFIG_UPDATE_STARTED).</summary>
+    public void SetSpec(DeploymentSpec spec)
+    {
+        if (spec == Spec && !Deleting) return;
+        Spec = spec;
+        Deleting = false;
+        ConsecutiveStartupFailures = 0;
+        LastStartupError = null;
+        Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.CONFIG_UPDATE_STARTED, "");
+    }
+
+    /// <summary>Derives the status from what was observed (Ray's handle_transition, reduced to what exists here).</summary>
+    public void ComputeStatus()
+    {
+        if (Deleting)
+        {
+            Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.DELETING, "Deleting.");
+            return;
+        }
+        if (Failed)
+        {
+            Transition(DeploymentStatus.DEPLOY_FAILED, DeploymentStatusTrigger.REPLICA_STARTUP_FAILED,
+                $"The deployment failed to start {ConsecutiveStartupFailures} times in a row. This may be due to a problem with its constructor or initial health check failing. Last error: {LastStartupError}");
+            return;
+        }
+        var running = Running;
+        var stopping = Replicas.Count(r => r.State == ReplicaState.STOPPING);
+        if (running == Spec.NumReplicas && Starting == 0 && stopping == 0)
+        {
+            var trigger = Trigger switch
+            {
+                DeploymentStatusTrigger.CONFIG_UPDATE_STARTED => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
+                _ when Status == DeploymentStatus.HEALTHY => Trigger,
+                _ => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
+            };
+            Transition(DeploymentStatus.HEALTHY, trigger, "");
+            return;
+        }
+        var message = $"{running}/{Spec.NumReplicas} replicas RUNNING" + (Starting > 0 ? $", {Starting} STARTING" : "") + (stopping > 0 ? $", {stopping} STOPPING" : "") +
+            (LastStartupError is not null ? $"; last startup error: {LastStartupError}" : "");
+        if (Status == DeploymentStatus.HEALTHY && running < Spec.NumReplicas)
+            Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.UNSPECIFIED, message);
+        else
+            Transition(DeploymentStatus.UPDATING, Trigger == DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED ? DeploymentStatusTrigger.UNSPECIFIED : Trigger, message);
+    }
+
+    private void Transition(DeploymentStatus status, DeploymentStatusTrigger trigger, string message)
+    {
+        Status = status;
+        Trigger = trigger;
+        Message = message;
+    }
+
+    /// <summary>Restores status fields from a checkpoint.</summary>
+    internal void Restore(DeploymentStatus status, DeploymentStatusTrigger trigger, string message) => Transition(status, trigger, message);
+}

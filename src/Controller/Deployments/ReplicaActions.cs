@@ -1,0 +1,16 @@
+using ServeAspire.Model;
+
+namespace ServeAspire.Controller.Deployments;
+
+/// <summary>What the controller observed this tick: every live node and, if it answered, its replicas.</summary>
+public sealed record ClusterObservation(IReadOnlyDictionary<string, NodeObservation> Nodes);
+
+/// <param name="Replicas">Null when the node is registered but did not answer this tick (no news, not death).</param>
+public sealed record NodeObservation(NodeRegistration Node, NodeReplicasResponse? Replicas);
+
+/// <summary>A side effect the state machine asks for; the control loop performs it.</summary>
+public abstract record ReplicaAction(NodeRegistration Node, string ReplicaId);
+
+public sealed record StartReplicaAction(NodeRegistration Node, StartReplicaRequest Request) : ReplicaAction(Node, Request.ReplicaId);
+
+public sealed record StopReplicaAction(NodeRegistration Node, string ReplicaId) : ReplicaAction(Node, ReplicaId);

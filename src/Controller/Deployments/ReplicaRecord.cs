@@ -1,0 +1,37 @@
+using ServeAspire.Model;
+
+namespace ServeAspire.Controller.Deployments;
+
+/// <summary>The controller's record of one replica (Ray's DeploymentReplica), checkpointed to the store.</summary>
+public sealed class ReplicaRecord
+{
+    public required string ReplicaId { get; init; }
+    public required string Application { get; init; }
+    public required string Deployment { get; init; }
+    public required string NodeId { get; init; }
+    /// <summary>The node incarnation that runs it; a restarted node runs none of its predecessor's replicas.</summary>
+    public string? NodeInstanceId { get; set; }
+    public ReplicaState State { get; set; } = ReplicaState.STARTING;
+    public int? Pid { get; set; }
+    public string? Url { get; set; }
+    public DateTimeOffset StartTime { get; init; }
+    /// <summary>When the replica left the routing table on its way out.</summary>
+    public DateTimeOffset? StopRequestedAt { get; set; }
+    /// <summary>Whether its node has accepted the stop.</summary>
+    public bool StopSent { get; set; }
+    /// <summary>Whether its node has accepted the start (until then it may not be listed by the node).</summary>
+    public bool StartConfirmed { get; set; }
+
+    /// <summary>Ray's actor name for a replica.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string ActorName => $"SERVE_REPLICA::{Deployment}#{ReplicaId}";
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsAlive => State is ReplicaState.STARTING or ReplicaState.RUNNING or ReplicaState.UPDATING or ReplicaState.RECOVERING;
+}
+
+/// <summary>A replica that has died or stopped, kept for the State API.</summary>
+public sealed record DeadReplica(string ReplicaId, string Application, string Deployment, string NodeId, int? Pid, DateTimeOffset DiedAt, string Reason)
+{
+    public string ActorName => $"SERVE_REPLICA::{Deployment}#{ReplicaId}";
+}

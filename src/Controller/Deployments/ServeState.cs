@@ -1,0 +1,342 @@
+using System.Text.Json.Nodes;
+using ServeAspire.Config;
+using ServeAspire.Controller.Placement;
+using ServeAspire.Model;
+
+namespace ServeAspire.Controller.Deployments;
+
+/// <summary>
+/// All applications, deployments and replicas the controller manages (Ray's ApplicationStateManager
+/// and DeploymentStateManager in one). Pure state: no sockets, processes or Redis. The control loop
+/// feeds it observations and performs the actions it returns; every method is safe to run again.
+/// </summary>
+public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHistory, Func<string> newReplicaId, ILogger<ServeState> logger)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ApplicationState> _apps = [];
+    private readonly LinkedList<DeadReplica> _dead = new();
+
+    /// <summary>The applied config document, as submitted (null before the first PUT).</summary>
+    public JsonNode? ConfigDocument { get; private set; }
+    public ServeDeployConfig Config { get; private set; } = ServeDeployConfig.Empty;
+
+    public T Read<T>(Func<IReadOnlyDictionary<string, ApplicationState>, IReadOnlyCollection<DeadReplica>, T> reader)
+    {
+        lock (_lock) return reader(_apps, _dead);
+    }
+
+    /// <summary>Makes <paramref name="config"/> the target (declarative: apps left out are deleted).</summary>
+    public void ApplyConfig(ServeDeployConfig config, JsonNode? document, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            Config = config;
+            ConfigDocument = document?.DeepClone();
+            var wanted = config.Applications.ToDictionary(a => a.Name);
+            foreach (var (name, app) in _apps)
+                if (!wanted.ContainsKey(name) && !app.Deleting)
+                {
+                    app.Deleting = true;
+                    foreach (var d in app.Deployments.Values) d.Deleting = true;
+                    Log.ApplicationDeleting(logger, name);
+                }
+            foreach (var appConfig in config.Applications)
+            {
+                if (!_apps.TryGetValue(appConfig.Name, out var app))
+                {
+                    app = new ApplicationState(appConfig, now);
+                    _apps[appConfig.Name] = app;
+                    Log.ApplicationDeploying(logger, appConfig.Name, appConfig.ImportPath);
+                }
+                else if (app.Deleting || !JsonNode.DeepEquals(app.Config.Submitted, appConfig.Submitted) || app.Config.RoutePrefix != appConfig.RoutePrefix)
+                {
+                    app.DeployedAt = now;
+                    Log.ApplicationUpdating(logger, appConfig.Name);
+                }
+                app.Config = appConfig;
+                app.Deleting = false;
+                var deps = appConfig.Deployments.ToDictionary(d => d.Name);
+                foreach (var (name, dep) in app.Deployments)
+                    if (!deps.ContainsKey(name)) dep.Deleting = true;
+                foreach (var spec in appConfig.Deployments)
+                {
+                    if (app.Deployments.TryGetValue(spec.Name, out var dep)) dep.SetSpec(spec);
+                    else app.Deployments[spec.Name] = new DeploymentState(appConfig.Name, spec);
+                }
+            }
+        }
+    }
+
+    /// <summary>Adds replicas remembered in a checkpoint; the next observation confirms or buries them.</summary>
+    public void RestoreReplicas(IEnumerable<ReplicaRecord> replicas)
+    {
+        lock (_lock)
+            foreach (var r in replicas)
+                if (_apps.TryGetValue(r.Application, out var app) && app.Deployments.TryGetValue(r.Deployment, out var dep) &&
+                    dep.Replicas.All(x => x.ReplicaId != r.ReplicaId))
+                    dep.Replicas.Add(r);
+    }
+
+    /// <summary>One reconcile pass: observe → scale → stop → clean up → status. Returns the calls to make.</summary>
+    public IReadOnlyList<ReplicaAction> Reconcile(ClusterObservation observation, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var actions = new List<ReplicaAction>();
+            var known = ObserveReplicas(observation, now);
+            AdoptOrStopUnknown(observation, known, actions);
+            Scale(observation, now, actions);
+            SendDueStops(observation, now, actions);
+            CleanUp();
+            foreach (var dep in AllDeployments()) dep.ComputeStatus();
+            return actions;
+        }
+    }
+
+    private HashSet<string> ObserveReplicas(ClusterObservation observation, DateTimeOffset now)
+    {
+        var known = new HashSet<string>();
+        foreach (var dep in AllDeployments())
+            foreach (var rec in dep.Replicas.ToList())
+            {
+                known.Add(rec.ReplicaId);
+                if (!observation.Nodes.TryGetValue(rec.NodeId, out var node))
+                {
+                    MarkDead(dep, rec, now, $"node {rec.NodeId} is dead (heartbeat expired)");
+                    continue;
+                }
+                if (node.Replicas is null) continue;
+                if (rec.NodeInstanceId is not null && rec.NodeInstanceId != node.Replicas.InstanceId)
+                {
+                    MarkDead(dep, rec, now, $"node {rec.NodeId} restarted");
+                    continue;
+                }
+                var info = node.Replicas.Replicas.FirstOrDefault(r => r.ReplicaId == rec.ReplicaId);
+                if (info is null)
+                {
+                    if (rec.StartConfirmed) MarkDead(dep, rec, now, $"no longer running on node {rec.NodeId}");
+                    continue;
+                }
+                rec.NodeInstanceId ??= node.Replicas.InstanceId;
+                rec.StartConfirmed = true;
+                rec.Pid = info.Pid ?? rec.Pid;
+                switch (info.State)
+                {
+                    case ReplicaProcessState.DEAD:
+                        if (rec.State == ReplicaState.STARTING)
+                        {
+                            dep.ConsecutiveStartupFailures++;
+                            dep.LastStartupError = info.Message;
+                        }
+                        MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? "stopped" : info.Message ?? "exited");
+                        break;
+                    case ReplicaProcessState.RUNNING when rec.State == ReplicaState.STARTING:
+                        rec.State = ReplicaState.RUNNING;
+                        rec.Url = info.Url;
+                        dep.ConsecutiveStartupFailures = 0;
+                        dep.LastStartupError = null;
+                        Log.ReplicaRunning(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid);
+                        break;
+                    case ReplicaProcessState.STOPPING when rec.State != ReplicaState.STOPPING:
+                        rec.State = ReplicaState.STOPPING;
+                        rec.StopRequestedAt ??= now;
+                        rec.StopSent = true;
+                        break;
+                }
+            }
+        return known;
+    }
+
+    private void AdoptOrStopUnknown(ClusterObservation observation, HashSet<string> known, List<ReplicaAction> actions)
+    {
+        foreach (var node in observation.Nodes.Values)
+        {
+            if (node.Replicas is null) continue;
+            foreach (var info in node.Replicas.Replicas)
+            {
+                if (info.State == ReplicaProcessState.DEAD || known.Contains(info.ReplicaId)) continue;
+                var dep = _apps.TryGetValue(info.Application, out var app) && app.Deployments.TryGetValue(info.Deployment, out var d) ? d : null;
+                if (dep is { Deleting: false } && info.State != ReplicaProcessState.STOPPING)
+                {
+                    // Recovery adopts, never restarts: a live replica we had lost track of keeps running.
+                    dep.Replicas.Add(new ReplicaRecord
+                    {
+                        ReplicaId = info.ReplicaId, Application = info.Application, Deployment = info.Deployment,
+                        NodeId = node.Node.NodeId, NodeInstanceId = node.Replicas.InstanceId,
+                        State = info.State == ReplicaProcessState.RUNNING ? ReplicaState.RUNNING : ReplicaState.STARTING,
+                        Pid = info.Pid, Url = info.Url, StartTime = info.StartedAt, StartConfirmed = true,
+                    });
+                    Log.ReplicaAdopted(logger, info.Application, info.Deployment, info.ReplicaId, node.Node.NodeId, info.Pid);
+                }
+                else if (info.State != ReplicaProcessState.STOPPING)
+                    actions.Add(new StopReplicaAction(node.Node, info.ReplicaId));
+            }
+        }
+    }
+
+    private void Scale(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
+    {
+        var liveNodes = observation.Nodes.Values.Where(n => n.Replicas is not null).Select(n => n.Node.NodeId).ToList();
+        var totals = AllDeployments().SelectMany(d => d.Alive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var dep in AllDeployments())
+        {
+            var alive = dep.Alive.ToList();
+            if (dep.Deleting)
+            {
+                foreach (var r in alive) BeginStop(dep, r, now, "deployment deleted");
+                continue;
+            }
+            var target = dep.Spec.NumReplicas;
+            if (alive.Count < target && !dep.Failed)
+            {
+                var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);
+                var perNode = alive.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+                foreach (var nodeId in DeploymentScheduler.Place(target - alive.Count, liveNodes, perNode, totals, maxPerNode))
+                {
+                    var rec = new ReplicaRecord
+                    {
+                        ReplicaId = newReplicaId(), Application = dep.Application, Deployment = dep.Spec.Name,
+                        NodeId = nodeId, StartTime = now,
+                    };
+                    dep.Replicas.Add(rec);
+                    totals[nodeId] = totals.GetValueOrDefault(nodeId) + 1;
+                    actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
+                        rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
+                        dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS)));
+                    Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
+                }
+            }
+            else if (alive.Count > target)
+            {
+                foreach (var r in DeploymentScheduler.ChooseVictims(alive, alive.Count - target, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
+                    BeginStop(dep, r, now, "scaling down");
+            }
+        }
+    }
+
+    private void BeginStop(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason)
+    {
+        // Out of the routing table now; the node is told after routeWithdrawDelay, once proxies have the new table.
+        rec.State = ReplicaState.STOPPING;
+        rec.StopRequestedAt = now;
+        Log.ReplicaStopping(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, reason);
+    }
+
+    private void SendDueStops(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
+    {
+        foreach (var dep in AllDeployments())
+            foreach (var rec in dep.Replicas)
+                if (rec.State == ReplicaState.STOPPING && !rec.StopSent && now - rec.StopRequestedAt >= routeWithdrawDelay &&
+                    observation.Nodes.TryGetValue(rec.NodeId, out var node) && node.Replicas is not null)
+                    actions.Add(new StopReplicaAction(node.Node, rec.ReplicaId));
+    }
+
+    /// <summary>Result of a start call: a refused start is forgotten and placed again next tick.</summary>
+    public void OnStartResult(string replicaId, bool accepted, string? error)
+    {
+        lock (_lock)
+        {
+            var (dep, rec) = Find(replicaId);
+            if (dep is null || rec is null) return;
+            if (accepted) rec.StartConfirmed = true;
+            else
+            {
+                dep.Replicas.Remove(rec);
+                Log.StartFailed(logger, dep.Application, dep.Spec.Name, replicaId, rec.NodeId, error);
+            }
+        }
+    }
+
+    /// <summary>Result of a stop call; a replica its node does not know is gone already.</summary>
+    public void OnStopResult(string replicaId, bool accepted, bool unknownToNode, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var (dep, rec) = Find(replicaId);
+            if (dep is null || rec is null) return;
+            if (accepted) rec.StopSent = true;
+            else if (unknownToNode) MarkDead(dep, rec, now, "stopped");
+        }
+    }
+
+    private (DeploymentState?, ReplicaRecord?) Find(string replicaId)
+    {
+        foreach (var dep in AllDeployments())
+            if (dep.Replicas.FirstOrDefault(r => r.ReplicaId == replicaId) is { } rec) return (dep, rec);
+        return (null, null);
+    }
+
+    private void CleanUp()
+    {
+        foreach (var (name, app) in _apps.ToList())
+        {
+            foreach (var (depName, dep) in app.Deployments.ToList())
+                if (dep.Deleting && dep.Replicas.Count == 0) app.Deployments.Remove(depName);
+            if (app.Deleting && app.Deployments.Count == 0)
+            {
+                _apps.Remove(name);
+                Log.ApplicationDeleted(logger, name);
+            }
+        }
+    }
+
+    private void MarkDead(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason)
+    {
+        dep.Replicas.Remove(rec);
+        _dead.AddFirst(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason));
+        while (_dead.Count > deadHistory) _dead.RemoveLast();
+        if (reason == "stopped") Log.ReplicaStopped(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId);
+        else Log.ReplicaDied(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid, reason);
+    }
+
+    private IEnumerable<DeploymentState> AllDeployments() => _apps.Values.SelectMany(a => a.Deployments.Values).ToList();
+
+    /// <summary>The routes proxies should use: RUNNING replicas only, never STARTING or STOPPING ones.</summary>
+    public (double? RequestTimeoutS, IReadOnlyList<RouteEntry> Routes) BuildRoutes()
+    {
+        lock (_lock)
+        {
+            var routes = _apps.Values
+                .Where(a => !a.Deleting && a.Config.RoutePrefix is not null)
+                .SelectMany(a => a.Deployments.Values.Where(d => !d.Deleting).Select(d => new RouteEntry(
+                    a.Config.RoutePrefix!, a.Name, d.Spec.Name, d.Spec.MaxOngoingRequests, d.Spec.MaxQueuedRequests, d.Spec.RetryOnFailure,
+                    d.Replicas.Where(r => r.State == ReplicaState.RUNNING && r.Url is not null)
+                        .OrderBy(r => r.ReplicaId, StringComparer.Ordinal)
+                        .Select(r => new ReplicaEndpoint(r.ReplicaId, r.Url!, r.NodeId)).ToList())))
+                .OrderBy(r => r.RoutePrefix, StringComparer.Ordinal)
+                .ToList();
+            return (Config.HttpOptions.RequestTimeoutS, routes);
+        }
+    }
+
+    public IReadOnlyList<ReplicaRecord> AllReplicas()
+    {
+        lock (_lock) return AllDeployments().SelectMany(d => d.Replicas).ToList();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(300, LogLevel.Information, "Deploying application {Application} ({ImportPath})")]
+        public static partial void ApplicationDeploying(ILogger logger, string application, string importPath);
+        [LoggerMessage(301, LogLevel.Information, "Updating application {Application}")]
+        public static partial void ApplicationUpdating(ILogger logger, string application);
+        [LoggerMessage(302, LogLevel.Information, "Deleting application {Application}")]
+        public static partial void ApplicationDeleting(ILogger logger, string application);
+        [LoggerMessage(303, LogLevel.Information, "Application {Application} deleted")]
+        public static partial void ApplicationDeleted(ILogger logger, string application);
+        [LoggerMessage(310, LogLevel.Information, "Placing replica {Application}/{Deployment}#{ReplicaId} on node {NodeId}")]
+        public static partial void ReplicaPlaced(ILogger logger, string application, string deployment, string replicaId, string nodeId);
+        [LoggerMessage(311, LogLevel.Information, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} is RUNNING (pid {Pid})")]
+        public static partial void ReplicaRunning(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid);
+        [LoggerMessage(312, LogLevel.Information, "Stopping replica {Application}/{Deployment}#{ReplicaId} on node {NodeId}: {Reason}")]
+        public static partial void ReplicaStopping(ILogger logger, string application, string deployment, string replicaId, string nodeId, string reason);
+        [LoggerMessage(313, LogLevel.Information, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} stopped")]
+        public static partial void ReplicaStopped(ILogger logger, string application, string deployment, string replicaId, string nodeId);
+        [LoggerMessage(314, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid}) died: {Reason}")]
+        public static partial void ReplicaDied(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, string reason);
+        [LoggerMessage(315, LogLevel.Information, "Adopted live replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid})")]
+        public static partial void ReplicaAdopted(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid);
+        [LoggerMessage(316, LogLevel.Warning, "Node {NodeId} refused to start replica {Application}/{Deployment}#{ReplicaId}: {Error}")]
+        public static partial void StartFailed(ILogger logger, string application, string deployment, string replicaId, string nodeId, string? error);
+    }
+}

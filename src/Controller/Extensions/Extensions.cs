@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using ServeAspire.Controller.Apis;
+using ServeAspire.Controller.Checkpoints;
+using ServeAspire.Controller.ControlLoop;
+using ServeAspire.Controller.Deployments;
+using ServeAspire.Controller.Nodes;
+using ServeAspire.Controller.Routing;
+using ServeAspire.Runtime;
+using ServeAspire.Store;
+
+namespace ServeAspire.Controller.Extensions;
+
+internal static class Extensions
+{
+    public static void AddControllerServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ControllerOptions>().BindConfiguration(ControllerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.WebHost.UseUrls(builder.Configuration[$"{ControllerOptions.Section}:Url"] ?? new ControllerOptions().Url);
+        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+        });
+        builder.Services.AddSingleton<IDeploymentResolver>(_ => new DeploymentCatalog());
+        builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
+        builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
+        builder.Services.AddSingleton<RoutingTablePublisher>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
+            return new ServeState(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<ServeState>>());
+        });
+        builder.Services.AddSingleton<ControlLoopService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());
+        builder.Services.AddSingleton<ConfigWriter>();
+        builder.Services.AddSingleton<ServeDetailsBuilder>();
+
+        // Node calls are short and level-triggered (the next tick retries), so keep the pipeline tight.
+        builder.Services.AddHttpClient(HttpNodeClient.ClientName);
+        builder.Services.AddOptions<HttpStandardResilienceOptions>($"{HttpNodeClient.ClientName}-standard").Configure(o =>
+        {
+            o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
+            o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);
+            o.Retry.MaxRetryAttempts = 1;
+            o.Retry.Delay = TimeSpan.FromMilliseconds(100);
+        });
+    }
+
+    /// <summary>Short random replica ids, like Ray's (e.g. <c>oMhRlb</c>).</summary>
+    private static string NewReplicaId()
+    {
+        const string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+        return string.Create(8, 0, (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++) span[i] = alphabet[Random.Shared.Next(alphabet.Length)];
+        });
+    }
+}

@@ -1,0 +1,12 @@
+using ServeAspire.Controller.Apis;
+using ServeAspire.Controller.Extensions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddControllerServices();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapApplicationsApi();
+app.MapActorsApi();
+await app.RunAsync();

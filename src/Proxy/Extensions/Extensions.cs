@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Options;
+using ServeAspire.Proxy.Forwarding;
+using ServeAspire.Proxy.LoadBalancing;
+using ServeAspire.Proxy.Routing;
+using ServeAspire.Store;
+
+namespace ServeAspire.Proxy.Extensions;
+
+internal static class Extensions
+{
+    public static void AddProxyServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.WebHost.UseUrls(builder.Configuration[$"{ProxyOptions.Section}:Url"] ?? new ProxyOptions().Url);
+        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ProxyOptions>>().Value.Cluster));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IRandomSource, SharedRandomSource>();
+        builder.Services.AddSingleton<PowerOfTwoChoicesPolicy>();
+        builder.Services.AddSingleton<RoutingTableState>();
+        builder.Services.AddSingleton<RouterRegistry>();
+        builder.Services.AddSingleton<ProxyLifecycle>();
+        builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton<ReplicaForwarder>();
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddHostedService<RoutingTableClient>();
+        builder.Services.AddHostedService<ProxyHeartbeatService>();
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using ServeAspire.Model;
+using ServeAspire.Store;
+using StackExchange.Redis;
+
+namespace ServeAspire.Proxy;
+
+/// <summary>Registers the proxy in the store (with a TTL'd liveness key) so the controller can list it as an actor.</summary>
+internal sealed partial class ProxyHeartbeatService(
+    IOptions<ProxyOptions> options,
+    ProxyLifecycle lifecycle,
+    IConnectionMultiplexer redis,
+    StoreKeys keys,
+    TimeProvider time,
+    ILogger<ProxyHeartbeatService> logger) : BackgroundService
+{
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var opts = options.Value;
+        using var timer = new PeriodicTimer(opts.HeartbeatInterval, time);
+        var failing = false;
+        do
+        {
+            try
+            {
+                var registration = new ProxyRegistration(opts.Name, lifecycle.InstanceId, opts.Url, Environment.ProcessId, _startedAt, lifecycle.Draining);
+                var db = redis.GetDatabase();
+                await db.HashSetAsync(keys.Proxies, opts.Name, JsonSerializer.Serialize(registration, SerializerOptions.Default));
+                await db.StringSetAsync(keys.ProxyHeartbeat(opts.Name), lifecycle.InstanceId, opts.HeartbeatTtl);
+                failing = false;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                if (!failing) Log.HeartbeatFailed(logger, opts.Name, ex.Message);
+                failing = true;
+            }
+        } while (await WaitTickAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitTickAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try { return await timer.WaitForNextTickAsync(ct); }
+        catch (OperationCanceledException) { return false; }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(220, LogLevel.Warning, "Proxy {Proxy} cannot reach the store: {Error}; serving from its cached routing table")]
+        public static partial void HeartbeatFailed(ILogger logger, string proxy, string error);
+    }
+}

@@ -1,0 +1,8 @@
+namespace ServeAspire.Proxy;
+
+/// <summary>Identity and drain state of this proxy process.</summary>
+internal sealed class ProxyLifecycle
+{
+    public string InstanceId { get; } = Guid.NewGuid().ToString("N")[..12];
+    public volatile bool Draining;
+}

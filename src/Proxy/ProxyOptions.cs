@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ServeAspire.Proxy;
+
+/// <summary>Settings of a proxy (section <c>Proxy</c>).</summary>
+public sealed class ProxyOptions
+{
+    public const string Section = "Proxy";
+
+    /// <summary>Actor name of this proxy (the AppHost sets proxy-0, proxy-1, …).</summary>
+    [Required] public string Name { get; set; } = "proxy-0";
+
+    /// <summary>HTTP ingress address (Ray's http_options host/port).</summary>
+    [Required] public string Url { get; set; } = "http://127.0.0.1:8000";
+
+    [Required] public string Cluster { get; set; } = "default";
+
+    /// <summary>Fallback poll of the routing table, should a push be missed.</summary>
+    public TimeSpan RoutesPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan HeartbeatTtl { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Per-attempt idle timeout when http_options.request_timeout_s is unset.</summary>
+    public TimeSpan DefaultActivityTimeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>How many replicas one request may try when connecting fails.</summary>
+    [Range(1, 10)] public int MaxAttempts { get; set; } = 3;
+}

@@ -1,0 +1,27 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Json;
+using ServeAspire.Model;
+using ServeAspire.ReplicaHost.Nodes;
+using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.Store;
+
+namespace ServeAspire.ReplicaHost.Extensions;
+
+internal static class Extensions
+{
+    public static void AddNodeServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<NodeOptions>().BindConfiguration(NodeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var url = builder.Configuration[$"{NodeOptions.Section}:Url"] ?? new NodeOptions().Url;
+        if (builder is WebApplicationBuilder web) web.WebHost.UseUrls(url);
+        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NodeOptions>>().Value.Cluster));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<NodeIdentity>();
+        builder.Services.AddSingleton<ReplicaSupervisor>();
+        builder.Services.AddHostedService<NodeHeartbeatService>();
+        builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        // Replicas get their whole graceful budget when the node is asked to stop.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+    }
+}

@@ -1,0 +1,26 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ServeAspire.ReplicaHost.Nodes;
+
+/// <summary>Settings of a node agent (section <c>Node</c>).</summary>
+public sealed class NodeOptions
+{
+    public const string Section = "Node";
+
+    /// <summary>Stable node name (the AppHost sets node-0, node-1, …).</summary>
+    [Required] public string Id { get; set; } = Environment.MachineName;
+
+    /// <summary>Where the node's API listens; port 0 picks a free one, which the node registers.</summary>
+    [Required] public string Url { get; set; } = "http://127.0.0.1:0";
+
+    /// <summary>Cluster name: the Redis key namespace shared by all components of one cluster.</summary>
+    [Required] public string Cluster { get; set; } = "default";
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a registration lives without a heartbeat before the controller treats the node as dead.</summary>
+    public TimeSpan HeartbeatTtl { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long exited replicas stay listed so the controller sees why they exited.</summary>
+    public TimeSpan DeadReplicaRetention { get; set; } = TimeSpan.FromMinutes(2);
+}

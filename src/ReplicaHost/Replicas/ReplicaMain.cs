@@ -1,0 +1,159 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using ServeAspire.Runtime;
+
+namespace ServeAspire.ReplicaHost.Replicas;
+
+/// <summary>
+/// The entry point of one replica process (Ray's ReplicaActor): serves HTTP on a loopback port of
+/// its own, constructs the deployment class once, and reports to its node through marker lines
+/// on stdout. It exits when its node's stdin pipe closes, so it cannot outlive the node.
+/// </summary>
+internal static partial class ReplicaMain
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var opts = ParseArgs(args);
+        WatchParent();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(opts.GracefulShutdownTimeoutS));
+        builder.AddServiceDefaults();
+        var app = builder.Build();
+
+        IDeployment? instance = null;
+        IHealthCheckedDeployment? healthChecked = null;
+
+        app.MapGet("/-/healthz", () => Volatile.Read(ref instance) is null
+            ? Results.Text("replica is starting", statusCode: 503)
+            : Results.Text("success"));
+        app.MapGet("/-/check_health", async (CancellationToken ct) =>
+        {
+            if (Volatile.Read(ref instance) is null) return Results.Text("replica is starting", statusCode: 503);
+            if (healthChecked is null) return Results.Text("success");
+            try
+            {
+                await healthChecked.CheckHealthAsync().WaitAsync(ct);
+                return Results.Text("success");
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return Results.Text($"{ex.GetType().Name}: {ex.Message}", statusCode: 500);
+            }
+        });
+        app.MapFallback("{**path}", async (HttpContext ctx) =>
+        {
+            var target = Volatile.Read(ref instance);
+            if (target is null)
+            {
+                ctx.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                await ctx.Response.WriteAsync("replica is starting");
+                return;
+            }
+            var result = await target.CallAsync(ctx.Request, ctx.RequestAborted);
+            await WriteResultAsync(ctx, result);
+        });
+
+        await app.StartAsync();
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Console.WriteLine(ReplicaProcess.ListeningMarker + url);
+
+        var catalog = new DeploymentCatalog();
+        var info = catalog.Resolve(opts.ImportPath, out var error);
+        if (info is null)
+        {
+            Console.WriteLine(ReplicaProcess.FailedMarker + error);
+            return 2;
+        }
+        try
+        {
+            // The constructor may block for a long time (model loading): run it off the request threads.
+            var created = await Task.Factory.StartNew(() => (IDeployment)Activator.CreateInstance(info.Type)!, TaskCreationOptions.LongRunning);
+            healthChecked = created as IHealthCheckedDeployment;
+            Volatile.Write(ref instance, created);
+        }
+        catch (Exception ex)
+        {
+            var root = ex is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : ex;
+            Console.WriteLine(ReplicaProcess.FailedMarker + $"{root.GetType().Name}: {root.Message}".ReplaceLineEndings(" "));
+            return 1;
+        }
+        Console.WriteLine(ReplicaProcess.ReadyMarker + url);
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    private static async Task WriteResultAsync(HttpContext ctx, object? result)
+    {
+        switch (result)
+        {
+            case null:
+                ctx.Response.StatusCode = StatusCodes.Status204NoContent;
+                break;
+            case IResult r:
+                await r.ExecuteAsync(ctx);
+                break;
+            case string s:
+                ctx.Response.ContentType = "text/plain; charset=utf-8";
+                await ctx.Response.WriteAsync(s);
+                break;
+            case byte[] bytes:
+                ctx.Response.ContentType = "application/octet-stream";
+                await ctx.Response.Body.WriteAsync(bytes);
+                break;
+            default:
+                ctx.Response.ContentType = "application/json";
+                await JsonSerializer.SerializeAsync(ctx.Response.Body, result, result.GetType(), ServeAspire.Model.SerializerOptions.Default);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Exit as soon as the node is gone: its end of our stdin closes (EOF) even on kill -9; the
+    /// parent-pid check covers a stdin that was not a pipe.
+    /// </summary>
+    private static void WatchParent()
+    {
+        var parent = GetParentPid();
+        var stdin = new Thread(() =>
+        {
+            try
+            {
+                using var input = Console.OpenStandardInput();
+                var buffer = new byte[64];
+                while (input.Read(buffer, 0, buffer.Length) > 0) { }
+            }
+            catch (IOException) { }
+            System.Diagnostics.Process.GetCurrentProcess().Kill(); // hard exit: no graceful drain without a node
+        }) { IsBackground = true, Name = "parent-watch" };
+        stdin.Start();
+        var poll = new Thread(() =>
+        {
+            while (true)
+            {
+                Thread.Sleep(1000);
+                if (GetParentPid() != parent) System.Diagnostics.Process.GetCurrentProcess().Kill();
+            }
+        }) { IsBackground = true, Name = "parent-poll" };
+        poll.Start();
+    }
+
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetParentPid();
+
+    private sealed record Options(string ReplicaId, string Application, string Deployment, string ImportPath, string NodeId, double GracefulShutdownTimeoutS);
+
+    private static Options ParseArgs(string[] args)
+    {
+        var map = new Dictionary<string, string>();
+        for (var i = 0; i + 1 < args.Length; i += 2) map[args[i].TrimStart('-')] = args[i + 1];
+        string Get(string k) => map.TryGetValue(k, out var v) ? v : throw new ArgumentException($"missing --{k}");
+        return new Options(Get("replica-id"), Get("application"), Get("deployment"), Get("import-path"), Get("node-id"),
+            map.TryGetValue("graceful-shutdown-timeout-s", out var g) ? double.Parse(g, CultureInfo.InvariantCulture) : 20);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using ServeAspire.Model;
+using ServeAspire.ReplicaHost.Nodes;
+using ServeAspire.Store;
+using StackExchange.Redis;
+
+namespace ServeAspire.ReplicaHost.Replicas;
+
+/// <summary>
+/// Starts, stops and lists this node's replica processes (the raylet's worker pool). Starts are
+/// idempotent by replica id, so the controller can repeat a request it is unsure about. Exits are
+/// published on the store's event channel at once, so the controller does not wait for a poll.
+/// </summary>
+internal sealed partial class ReplicaSupervisor(
+    IOptions<NodeOptions> options,
+    NodeIdentity identity,
+    IConnectionMultiplexer redis,
+    StoreKeys keys,
+    TimeProvider time,
+    ILogger<ReplicaSupervisor> logger) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, ReplicaProcess> _replicas = new();
+    private readonly Lock _startLock = new();
+    private bool _shuttingDown;
+
+    public ReplicaProcessInfo Start(StartReplicaRequest request)
+    {
+        lock (_startLock)
+        {
+            if (_shuttingDown) throw new InvalidOperationException("node is shutting down");
+            if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
+            var replica = ReplicaProcess.Start(request, options.Value.Id, logger, time);
+            replica.OnExit += OnReplicaExit;
+            _replicas[request.ReplicaId] = replica;
+            Log.ReplicaStarted(logger, request.Application, request.Deployment, request.ReplicaId, replica.Pid, options.Value.Id);
+            return replica.Snapshot();
+        }
+    }
+
+    public bool Stop(string replicaId)
+    {
+        if (!_replicas.TryGetValue(replicaId, out var replica)) return false;
+        var timeout = TimeSpan.FromSeconds(replica.Request.GracefulShutdownTimeoutS);
+        _ = Task.Run(() => replica.StopAsync(timeout, CancellationToken.None));
+        return true;
+    }
+
+    public NodeReplicasResponse List()
+    {
+        Prune();
+        return new NodeReplicasResponse(options.Value.Id, identity.InstanceId, _replicas.Values.Select(r => r.Snapshot()).OrderBy(r => r.ReplicaId).ToList());
+    }
+
+    private void Prune()
+    {
+        var cutoff = time.GetUtcNow() - options.Value.DeadReplicaRetention;
+        foreach (var (id, r) in _replicas)
+            if (r.ExitedAt is { } at && at < cutoff && _replicas.TryRemove(id, out _)) r.Dispose();
+    }
+
+    private void OnReplicaExit(ReplicaProcess replica)
+    {
+        if (_shuttingDown) return;
+        var evt = new ClusterEvent("replica_exited", options.Value.Id, replica.Request.ReplicaId, replica.Snapshot().Message);
+        _ = PublishAsync(evt);
+    }
+
+    private async Task PublishAsync(ClusterEvent evt)
+    {
+        try
+        {
+            await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.EventsChannel), JsonSerializer.Serialize(evt, SerializerOptions.Default));
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // The controller also sees the exit at its next poll of this node; the event only makes it faster.
+            Log.PublishFailed(logger, evt.ReplicaId, ex.Message);
+        }
+    }
+
+    /// <summary>Stops every replica gracefully (in parallel), killing what outlives the budget.</summary>
+    public async Task StopAllAsync(CancellationToken cancellationToken)
+    {
+        lock (_startLock) _shuttingDown = true;
+        var stops = _replicas.Values.Where(r => r.State != ReplicaProcessState.DEAD)
+            .Select(r => r.StopAsync(TimeSpan.FromSeconds(r.Request.GracefulShutdownTimeoutS), cancellationToken));
+        try { await Task.WhenAll(stops); }
+        catch (OperationCanceledException) { }
+        foreach (var r in _replicas.Values) r.Kill();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        lock (_startLock) _shuttingDown = true;
+        foreach (var r in _replicas.Values) r.Dispose();
+        _replicas.Clear();
+        await Task.CompletedTask;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(110, LogLevel.Information, "Started replica {Application}/{Deployment}#{ReplicaId} as pid {Pid} on node {NodeId}")]
+        public static partial void ReplicaStarted(ILogger logger, string application, string deployment, string replicaId, int pid, string nodeId);
+
+        [LoggerMessage(111, LogLevel.Warning, "Could not publish the exit of replica {ReplicaId}: {Error}")]
+        public static partial void PublishFailed(ILogger logger, string? replicaId, string error);
+    }
+}

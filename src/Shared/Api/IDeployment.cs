@@ -1,0 +1,22 @@
+using Microsoft.AspNetCore.Http;
+
+namespace ServeAspire;
+
+/// <summary>
+/// A deployment class: one instance lives in each replica process. The constructor runs once at
+/// replica start (it may be slow: the replica is <c>STARTING</c> until it returns).
+/// </summary>
+public interface IDeployment
+{
+    /// <summary>
+    /// Handles one HTTP request (Ray's <c>__call__</c>). The result is written as the response:
+    /// an <see cref="IResult"/> is executed, a string is text/plain, anything else is JSON.
+    /// </summary>
+    Task<object?> CallAsync(HttpRequest request, CancellationToken cancellationToken);
+}
+
+/// <summary>The C# twin of Ray's <c>check_health</c>: throws when the replica is unhealthy.</summary>
+public interface IHealthCheckedDeployment
+{
+    Task CheckHealthAsync();
+}

@@ -1,0 +1,36 @@
+namespace ServeAspire.Model;
+
+// Contracts the services exchange (over HTTP and through Redis). JSON, snake_case (SerializerOptions.Default).
+
+/// <summary>A node agent's registration in the store, refreshed by its heartbeat.</summary>
+public sealed record NodeRegistration(string NodeId, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt);
+
+/// <summary>A proxy's registration in the store, refreshed by its heartbeat.</summary>
+public sealed record ProxyRegistration(string Name, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining);
+
+/// <summary>What the controller asks a node to run: one replica of one deployment.</summary>
+public sealed record StartReplicaRequest(
+    string ReplicaId,
+    string Application,
+    string Deployment,
+    string ImportPath,
+    double GracefulShutdownTimeoutS,
+    double GracefulShutdownWaitLoopS);
+
+/// <summary>A node's view of one replica process.</summary>
+public sealed record ReplicaProcessInfo(
+    string ReplicaId,
+    string Application,
+    string Deployment,
+    ReplicaProcessState State,
+    int? Pid,
+    string? Url,
+    DateTimeOffset StartedAt,
+    int? ExitCode,
+    string? Message);
+
+/// <summary>What a node answers to <c>GET /replicas</c>.</summary>
+public sealed record NodeReplicasResponse(string NodeId, string InstanceId, IReadOnlyList<ReplicaProcessInfo> Replicas);
+
+/// <summary>An event published on the store's event channel (node → controller).</summary>
+public sealed record ClusterEvent(string Kind, string NodeId, string? ReplicaId, string? Message);

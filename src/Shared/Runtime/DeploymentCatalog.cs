@@ -1,0 +1,101 @@
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace ServeAspire.Runtime;
+
+/// <summary>A resolved deployment class.</summary>
+public sealed record DeploymentClassInfo(string ImportPath, Type Type, string DeploymentName, DeploymentAttribute Defaults)
+{
+    public bool HasHealthCheck => typeof(IHealthCheckedDeployment).IsAssignableFrom(Type);
+}
+
+/// <summary>Finds the .NET class an <c>import_path</c> names.</summary>
+public interface IDeploymentResolver
+{
+    DeploymentClassInfo? Resolve(string importPath, out string? error);
+}
+
+/// <summary>
+/// Resolves import paths against assemblies in the application folder and in the folders listed in
+/// <c>SERVE_DEPLOYMENT_PATH</c> (':'-separated), where users put their deployment assemblies.
+/// </summary>
+public sealed class DeploymentCatalog : IDeploymentResolver
+{
+    public const string PathVariable = "SERVE_DEPLOYMENT_PATH";
+    private readonly IReadOnlyList<string> _probeDirs;
+    private readonly Lock _lock = new();
+
+    public DeploymentCatalog(IEnumerable<string>? extraDirs = null)
+    {
+        var dirs = new List<string> { AppContext.BaseDirectory };
+        dirs.AddRange(extraDirs ?? []);
+        var env = Environment.GetEnvironmentVariable(PathVariable);
+        if (!string.IsNullOrEmpty(env)) dirs.AddRange(env.Split(':', StringSplitOptions.RemoveEmptyEntries));
+        _probeDirs = dirs.Distinct().ToList();
+    }
+
+    public DeploymentClassInfo? Resolve(string importPath, out string? error)
+    {
+        error = ImportPath.FormatError(importPath);
+        if (error is not null) return null;
+        var (assemblyName, typeName) = ImportPath.Split(importPath);
+        var assembly = LoadAssembly(assemblyName);
+        if (assembly is null)
+        {
+            error = $"import_path '{importPath}': no assembly '{assemblyName}' found (looked in {string.Join(", ", _probeDirs)}; add folders with {PathVariable})";
+            return null;
+        }
+        Type[] types;
+        try { types = assembly.GetExportedTypes(); }
+        catch (Exception ex) when (ex is ReflectionTypeLoadException or FileNotFoundException)
+        {
+            error = $"import_path '{importPath}': assembly '{assemblyName}' could not be loaded: {ex.Message}";
+            return null;
+        }
+        var matches = types.Where(t => t.FullName == typeName).ToList();
+        if (matches.Count == 0) matches = types.Where(t => t.Name == typeName).ToList();
+        if (matches.Count == 0)
+        {
+            var candidates = types.Where(IsDeploymentClass).Select(t => t.Name).ToList();
+            error = $"import_path '{importPath}': assembly '{assemblyName}' has no public type '{typeName}'" +
+                (candidates.Count > 0 ? $"; deployment classes there: {string.Join(", ", candidates)}" : "");
+            return null;
+        }
+        if (matches.Count > 1)
+        {
+            error = $"import_path '{importPath}': '{typeName}' is ambiguous ({string.Join(", ", matches.Select(t => t.FullName))}); use the full type name";
+            return null;
+        }
+        var type = matches[0];
+        if (!IsDeploymentClass(type))
+        {
+            error = $"import_path '{importPath}': '{type.FullName}' is not a deployment class (it must be a public, non-abstract class implementing {nameof(IDeployment)} with a public parameterless constructor)";
+            return null;
+        }
+        var attr = type.GetCustomAttribute<DeploymentAttribute>() ?? new DeploymentAttribute();
+        return new DeploymentClassInfo(importPath, type, string.IsNullOrWhiteSpace(attr.Name) ? type.Name : attr.Name, attr);
+    }
+
+    private static bool IsDeploymentClass(Type t) =>
+        t is { IsClass: true, IsAbstract: false, IsPublic: true } &&
+        typeof(IDeployment).IsAssignableFrom(t) &&
+        t.GetConstructor(Type.EmptyTypes) is not null;
+
+    private Assembly? LoadAssembly(string name)
+    {
+        lock (_lock)
+        {
+            var loaded = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(a => a.GetName().Name == name);
+            if (loaded is not null) return loaded;
+            foreach (var dir in _probeDirs)
+            {
+                var path = Path.Combine(dir, name + ".dll");
+                if (!File.Exists(path)) continue;
+                try { return AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(path)); }
+                catch (Exception ex) when (ex is BadImageFormatException or FileLoadException) { return null; }
+            }
+            try { return Assembly.Load(new AssemblyName(name)); }
+            catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException) { return null; }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+namespace ServeAspire.Store;
+
+/// <summary>
+/// Every Redis key and channel of one cluster, under <c>serve:{cluster}:</c> so several clusters can
+/// share one Redis.
+/// </summary>
+public sealed class StoreKeys(string cluster)
+{
+    public string Cluster { get; } = string.IsNullOrWhiteSpace(cluster) ? "default" : cluster;
+    private string Prefix => $"serve:{Cluster}:";
+
+    /// <summary>Desired config checkpoint (JSON: the applied ServeDeploySchema and its time).</summary>
+    public string Config => Prefix + "config";
+    /// <summary>Deployment target state and replica placement checkpoint.</summary>
+    public string DeploymentState => Prefix + "deployment_state";
+    /// <summary>The published routing table (JSON).</summary>
+    public string Routes => Prefix + "routes";
+    /// <summary>Channel announcing a new routing table version.</summary>
+    public string RoutesChannel => Prefix + "routes:changed";
+    /// <summary>Hash node id → registration (last seen).</summary>
+    public string Nodes => Prefix + "nodes";
+    /// <summary>Per-node liveness key with a TTL.</summary>
+    public string NodeHeartbeat(string nodeId) => Prefix + "node:" + nodeId + ":alive";
+    /// <summary>Hash proxy name → registration (last seen).</summary>
+    public string Proxies => Prefix + "proxies";
+    public string ProxyHeartbeat(string name) => Prefix + "proxy:" + name + ":alive";
+    /// <summary>Channel for node events (replica exits), so the controller reacts at once.</summary>
+    public string EventsChannel => Prefix + "events";
+    /// <summary>Leader lease record (controller leader election).</summary>
+    public string LeaderLease => Prefix + "controller:leader";
+    /// <summary>Monotonic fencing-token counter for the leader lease.</summary>
+    public string FencingCounter => Prefix + "controller:fencing";
+}
