@@ -9,4 +9,5 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapApplicationsApi();
 app.MapActorsApi();
+app.MapNodesApi();
 await app.RunAsync();

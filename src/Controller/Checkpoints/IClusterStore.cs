@@ -8,6 +8,9 @@ public interface IClusterStore
     /// <summary>Nodes whose liveness key has not expired.</summary>
     Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken);
 
+    /// <summary>Every node ever registered, and whether its liveness key is current.</summary>
+    Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken);
+
     /// <summary>Every proxy ever registered, and whether its liveness key is current.</summary>
     Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken);
 

@@ -9,12 +9,16 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
 {
     private IDatabase Db => redis.GetDatabase();
 
-    public async Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken) =>
+        (await GetNodesAsync(cancellationToken)).Where(n => n.Item2).Select(n => n.Item1).ToList();
+
+    public async Task<IReadOnlyList<(NodeRegistration, bool)>> GetNodesAsync(CancellationToken cancellationToken)
     {
         var entries = await Db.HashGetAllAsync(keys.Nodes);
         var nodes = entries.Select(e => JsonSerializer.Deserialize<NodeRegistration>(e.Value.ToString(), SerializerOptions.Default)!).ToList();
         var alive = await Task.WhenAll(nodes.Select(n => Db.StringGetAsync(keys.NodeHeartbeat(n.NodeId))));
-        return nodes.Where((n, i) => alive[i].HasValue).ToList();
+        // Alive only if the key names this incarnation: a dead node's registration must not borrow its successor's heartbeat.
+        return nodes.Select((n, i) => (n, alive[i].HasValue && alive[i] == n.InstanceId)).ToList();
     }
 
     public async Task<IReadOnlyList<(ProxyRegistration, bool)>> GetProxiesAsync(CancellationToken cancellationToken)

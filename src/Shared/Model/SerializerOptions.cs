@@ -12,5 +12,7 @@ public static class SerializerOptions
         DictionaryKeyPolicy = null,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         WriteIndented = false,
+        // Error messages quote field names: keep ' and " readable (responses are JSON, never HTML).
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

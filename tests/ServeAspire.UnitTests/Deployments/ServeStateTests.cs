@@ -1,0 +1,215 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using ServeAspire.Config;
+using ServeAspire.Controller.Deployments;
+using ServeAspire.Model;
+using ServeAspire.Runtime;
+
+namespace ServeAspire.UnitTests.Deployments;
+
+/// <summary>The controller's state machine against fake node observations: no processes, no Redis.</summary>
+public sealed class ServeStateTests
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch.AddDays(20000);
+    private readonly ServeState _state;
+    private int _ids;
+    private readonly Dictionary<string, FakeNode> _nodes = [];
+
+    public ServeStateTests()
+    {
+        _state = new ServeState(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<ServeState>.Instance);
+        foreach (var n in new[] { "node-0", "node-1", "node-2" }) _nodes[n] = new FakeNode(n);
+    }
+
+    private sealed class FakeNode(string id)
+    {
+        public NodeRegistration Registration { get; set; } = new(id, id + "-i1", $"http://{id}", 1, DateTimeOffset.UnixEpoch);
+        public Dictionary<string, ReplicaProcessInfo> Replicas { get; } = [];
+        public bool Answers { get; set; } = true;
+    }
+
+    private void Apply(int replicas, string route = "/")
+    {
+        var result = ConfigValidator.Validate($$"""
+            applications:
+              - { name: sleepy, route_prefix: "{{route}}", import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: {{replicas}} } ] }
+            """, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        _state.ApplyConfig(result.Config!, null, T0);
+    }
+
+    private ClusterObservation Observe() => new(_nodes.Values.ToDictionary(n => n.Registration.NodeId, n => new NodeObservation(n.Registration,
+        n.Answers ? new NodeReplicasResponse(n.Registration.NodeId, n.Registration.InstanceId, n.Replicas.Values.ToList()) : null)));
+
+    /// <summary>One tick, with the fake nodes carrying out the actions the way real ones would.</summary>
+    private IReadOnlyList<ReplicaAction> Tick(DateTimeOffset now)
+    {
+        var actions = _state.Reconcile(Observe(), now);
+        foreach (var a in actions)
+        {
+            var node = _nodes[a.Node.NodeId];
+            switch (a)
+            {
+                case StartReplicaAction s:
+                    node.Replicas[s.ReplicaId] = new ReplicaProcessInfo(s.ReplicaId, s.Request.Application, s.Request.Deployment, ReplicaProcessState.STARTING, 100 + node.Replicas.Count, null, now, null, null);
+                    _state.OnStartResult(s.ReplicaId, true, null);
+                    break;
+                case StopReplicaAction st:
+                    node.Replicas[st.ReplicaId] = node.Replicas[st.ReplicaId] with { State = ReplicaProcessState.DEAD };
+                    _state.OnStopResult(st.ReplicaId, true, false, now);
+                    break;
+            }
+        }
+        return actions;
+    }
+
+    private void AllConstructorsFinish()
+    {
+        foreach (var n in _nodes.Values)
+            foreach (var (id, r) in n.Replicas.ToList())
+                if (r.State == ReplicaProcessState.STARTING) n.Replicas[id] = r with { State = ReplicaProcessState.RUNNING, Url = $"http://127.0.0.1/{id}" };
+    }
+
+    private DeploymentState Deployment => _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"]);
+
+    [Fact]
+    public void NewDeployment_IsPlacedTwoPerNode_AndBecomesHealthyWhenConstructorsFinish()
+    {
+        Apply(6);
+        var actions = Tick(T0);
+        Assert.Equal(6, actions.OfType<StartReplicaAction>().Count());
+        Assert.All(actions.GroupBy(a => a.Node.NodeId), g => Assert.Equal(2, g.Count()));
+        Assert.Equal(DeploymentStatus.UPDATING, Deployment.Status);
+        Assert.Empty(_state.BuildRoutes().Routes.Single().Replicas); // STARTING replicas get no traffic
+
+        AllConstructorsFinish();
+        Assert.Empty(Tick(T0.AddSeconds(1)));
+        Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
+        Assert.Equal(6, _state.BuildRoutes().Routes.Single().Replicas.Count);
+        Assert.Equal(ApplicationStatus.RUNNING, _state.Read((apps, _) => apps["sleepy"].Status().Status));
+    }
+
+    [Fact]
+    public void ScaleDown_LeavesTheRoutesFirst_ThenStopsAfterTheWithdrawDelay()
+    {
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+
+        Apply(2);
+        var first = Tick(T0.AddSeconds(2));
+        Assert.Empty(first); // withdrawn from routes, not stopped yet
+        Assert.Equal(2, _state.BuildRoutes().Routes.Single().Replicas.Count);
+        Assert.Equal(4, Deployment.Replicas.Count(r => r.State == ReplicaState.STOPPING));
+
+        var second = Tick(T0.AddSeconds(3));
+        Assert.Equal(4, second.OfType<StopReplicaAction>().Count());
+        Tick(T0.AddSeconds(4)); // nodes report them DEAD
+        Assert.Equal(2, Deployment.Replicas.Count);
+        Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
+        Assert.Equal(4, _state.Read((_, dead) => dead.Count(d => d.Reason == "stopped")));
+    }
+
+    [Fact]
+    public void DeadNode_ItsReplicasAreReplacedOnTheOthers()
+    {
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+
+        _nodes.Remove("node-2");
+        var actions = Tick(T0.AddSeconds(2));
+        var starts = actions.OfType<StartReplicaAction>().ToList();
+        Assert.Equal(2, starts.Count);
+        Assert.DoesNotContain(starts, s => s.Node.NodeId == "node-2");
+        Assert.Equal(2, _state.Read((_, dead) => dead.Count(d => d.Reason.Contains("node-2 is dead"))));
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(3));
+        Assert.Equal(6, Deployment.Running);
+        Assert.All(Deployment.Replicas.GroupBy(r => r.NodeId), g => Assert.Equal(3, g.Count()));
+    }
+
+    [Fact]
+    public void NodeThatDoesNotAnswer_IsNotNews_ItsReplicasStay()
+    {
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        _nodes["node-1"].Answers = false;
+        Assert.Empty(Tick(T0.AddSeconds(2)));
+        Assert.Equal(6, Deployment.Running);
+    }
+
+    [Fact]
+    public void RestartedNode_RunsNoneOfItsPredecessorsReplicas()
+    {
+        Apply(3);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        var node = _nodes["node-0"];
+        node.Registration = node.Registration with { InstanceId = "node-0-i2" };
+        node.Replicas.Clear();
+        var actions = Tick(T0.AddSeconds(2));
+        Assert.Single(actions.OfType<StartReplicaAction>());
+        Assert.Contains(_state.Read((_, dead) => dead.ToList()), d => d.Reason == "node node-0 restarted");
+    }
+
+    [Fact]
+    public void UnknownLiveReplica_OfAKnownDeployment_IsAdopted_NotRestarted()
+    {
+        Apply(1);
+        _nodes["node-1"].Replicas["old"] = new ReplicaProcessInfo("old", "sleepy", "SleepyPid", ReplicaProcessState.RUNNING, 4242, "http://127.0.0.1:1/old", T0, null, null);
+        var actions = Tick(T0);
+        Assert.Empty(actions);
+        var adopted = Assert.Single(Deployment.Replicas);
+        Assert.Equal(("old", 4242, ReplicaState.RUNNING), (adopted.ReplicaId, adopted.Pid!.Value, adopted.State));
+    }
+
+    [Fact]
+    public void UnknownReplica_OfNoDeployment_IsStopped()
+    {
+        Apply(1);
+        Tick(T0);
+        _nodes["node-2"].Replicas["stray"] = new ReplicaProcessInfo("stray", "gone", "Gone", ReplicaProcessState.RUNNING, 1, "http://x", T0, null, null);
+        var stop = Assert.Single(Tick(T0.AddSeconds(1)).OfType<StopReplicaAction>());
+        Assert.Equal("stray", stop.ReplicaId);
+    }
+
+    [Fact]
+    public void ConstructorFailures_CountUntilDeployFailed()
+    {
+        var result = ConfigValidator.Validate("""
+            applications:
+              - { name: sleepy, import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: 1, max_constructor_retry_count: 2 } ] }
+            """, new DeploymentCatalog());
+        _state.ApplyConfig(result.Config!, null, T0);
+        for (var i = 0; i < 2; i++)
+        {
+            Tick(T0.AddSeconds(i * 2));
+            foreach (var n in _nodes.Values)
+                foreach (var (id, r) in n.Replicas.ToList())
+                    if (r.State == ReplicaProcessState.STARTING) n.Replicas[id] = r with { State = ReplicaProcessState.DEAD, Message = "InvalidOperationException: boom" };
+        }
+        Assert.Empty(Tick(T0.AddSeconds(10)).OfType<StartReplicaAction>());
+        Assert.Equal(DeploymentStatus.DEPLOY_FAILED, Deployment.Status);
+        Assert.Contains("boom", Deployment.Message);
+    }
+
+    [Fact]
+    public void DeletedApplication_StopsItsReplicas_ThenDisappears()
+    {
+        Apply(2);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        _state.ApplyConfig(ServeDeployConfig.Empty, null, T0.AddSeconds(2));
+        Assert.Empty(_state.BuildRoutes().Routes);
+        Tick(T0.AddSeconds(2));
+        Assert.Equal(2, Tick(T0.AddSeconds(4)).OfType<StopReplicaAction>().Count());
+        Tick(T0.AddSeconds(5));
+        Assert.Equal(0, _state.Read((apps, _) => apps.Count));
+    }
+}

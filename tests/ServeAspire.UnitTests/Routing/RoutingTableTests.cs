@@ -1,0 +1,97 @@
+using ServeAspire.Controller.Checkpoints;
+using ServeAspire.Controller.Routing;
+using ServeAspire.Model;
+using ServeAspire.Proxy.Routing;
+
+namespace ServeAspire.UnitTests.Routing;
+
+public sealed class RoutingTableTests
+{
+    private static RouteEntry Route(string prefix, params string[] replicas) =>
+        new(prefix, "app", "Dep", 5, -1, false, replicas.Select(r => new ReplicaEndpoint(r, $"http://127.0.0.1:{1000 + r.Length}/{r}", "node-0")).ToList());
+
+    [Fact]
+    public void Next_BumpsTheVersion_OnlyWhenRoutesChange()
+    {
+        var v1 = RoutingTablePublisher.Next(RoutingTable.Empty, null, [Route("/", "a")]);
+        Assert.Equal(1, v1.Version);
+        Assert.Same(v1, RoutingTablePublisher.Next(v1, null, [Route("/", "a")]));
+        var v2 = RoutingTablePublisher.Next(v1, null, [Route("/", "a", "b")]);
+        Assert.Equal(2, v2.Version);
+        Assert.Equal(3, RoutingTablePublisher.Next(v2, 30, v2.Routes).Version); // timeout change is a change
+    }
+
+    [Fact]
+    public void FirstTable_IsPublishedEvenWhenEmpty()
+    {
+        Assert.Equal(1, RoutingTablePublisher.Next(RoutingTable.Empty, null, []).Version);
+    }
+
+    [Fact]
+    public async Task Publisher_ContinuesFromTheStoredVersion()
+    {
+        var store = new FakeStore { Stored = new RoutingTable(41, null, [Route("/", "a")]) };
+        var publisher = new RoutingTablePublisher(store);
+        var same = await publisher.PublishAsync(null, [Route("/", "a")], CancellationToken.None);
+        Assert.Equal(41, same.Version);
+        Assert.Equal(0, store.Publishes);
+        var next = await publisher.PublishAsync(null, [Route("/", "b")], CancellationToken.None);
+        Assert.Equal(42, next.Version);
+        Assert.Equal(1, store.Publishes);
+    }
+
+    [Fact]
+    public void ProxyState_AppliesOnlyNewerVersions()
+    {
+        var state = new RoutingTableState();
+        Assert.False(state.Current.Loaded);
+        Assert.True(state.TryApply(new RoutingTable(5, null, [Route("/", "a")])));
+        Assert.False(state.TryApply(new RoutingTable(4, null, [Route("/", "old")])));
+        Assert.False(state.TryApply(new RoutingTable(5, null, [Route("/", "same-version")])));
+        Assert.Equal("a", state.Current.Table.Routes[0].Replicas[0].ReplicaId);
+        Assert.True(state.TryApply(new RoutingTable(6, null, [])));
+        Assert.True(state.Current.Loaded);
+    }
+
+    [Theory]
+    [InlineData("/", "/")]
+    [InlineData("/anything/else", "/")]
+    [InlineData("/api", "/api")]
+    [InlineData("/api/", "/api")]
+    [InlineData("/api/v1/x", "/api/v1")]
+    [InlineData("/apix", "/")]
+    public void Matcher_PicksTheLongestMatchingPrefix(string path, string expected)
+    {
+        var matcher = new RouteMatcher([Route("/"), Route("/api"), Route("/api/v1")]);
+        Assert.Equal(expected, matcher.Match(path)?.RoutePrefix);
+    }
+
+    [Fact]
+    public void Matcher_WithoutRootRoute_ReturnsNullForUnknownPaths()
+    {
+        var matcher = new RouteMatcher([Route("/api")]);
+        Assert.Null(matcher.Match("/other"));
+        Assert.Null(matcher.Match("/"));
+    }
+
+    private sealed class FakeStore : IClusterStore
+    {
+        public RoutingTable? Stored;
+        public int Publishes;
+        public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Stored);
+        public Task PublishRoutesAsync(RoutingTable table, CancellationToken cancellationToken)
+        {
+            Stored = table;
+            Publishes++;
+            return Task.CompletedTask;
+        }
+        public Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SaveConfigAsync(string checkpoint, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> LoadStateAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SaveStateAsync(string checkpoint, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) => throw new NotSupportedException();
+    }
+}
