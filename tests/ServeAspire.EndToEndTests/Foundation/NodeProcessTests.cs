@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using ServeAspire.EndToEndTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ServeAspire.EndToEndTests.Foundation;
+
+/// <summary>Replicas are OS processes owned by their node: they never outlive it.</summary>
+public sealed class NodeProcessTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task KillingANodeWithSigkill_EndsItsReplicaProcesses_AndStoppingTheAppLeavesNoReplicaBehind()
+    {
+        var app = await ServeApp.StartAsync();
+        var allPids = new HashSet<int>();
+        try
+        {
+            var replicas = await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(), r => r.Count(x => x.State == "RUNNING") == 6, TimeSpan.FromSeconds(90), "6 RUNNING");
+            allPids.UnionWith(replicas.Select(r => r.Pid!.Value));
+            var nodes = (await app.GetJsonAsync("/api/nodes"))["nodes"]!.AsArray();
+            var node0 = nodes.Single(n => n!["node_id"]!.GetValue<string>() == "node-0")!;
+            var nodePid = node0["pid"]!.GetValue<int>();
+            var onNode0 = replicas.Where(r => r.NodeId == "node-0").Select(r => r.Pid!.Value).ToList();
+            Assert.Equal(2, onNode0.Count);
+
+            using (var node = Process.GetProcessById(nodePid)) node.Kill(); // SIGKILL: no chance to clean up
+            var sw = Stopwatch.StartNew();
+            await ServeApp.WaitUntilAsync(() => Task.FromResult(onNode0.Count(ServeApp.ProcessExists)), n => n == 0, TimeSpan.FromSeconds(10), "node-0's replicas to exit");
+            output.WriteLine($"node-0 (pid {nodePid}) killed; its replicas {string.Join(", ", onNode0)} exited within {sw.ElapsedMilliseconds} ms");
+
+            // The controller sees the node go and runs its replicas elsewhere.
+            var after = await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(), r => r.Count(x => x.State == "RUNNING") == 6 && r.All(x => x.NodeId != "node-0"),
+                TimeSpan.FromSeconds(60), "6 RUNNING on the remaining nodes");
+            allPids.UnionWith(after.Select(r => r.Pid!.Value));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+        await ServeApp.WaitUntilAsync(() => Task.FromResult(allPids.Where(ServeApp.ProcessExists).ToList()), l => l.Count == 0, TimeSpan.FromSeconds(30), "no replica process left after the app stopped");
+    }
+}

@@ -1,0 +1,168 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ServeAspire.EndToEndTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ServeAspire.EndToEndTests.Foundation;
+
+/// <summary>The seed's tour against one running system: proxies, replicas, actors, routes, bad input.</summary>
+[Collection(SharedServeAppCollection.Name)]
+public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper output)
+{
+    private ServeApp App => fixture.App;
+
+    private Task<IReadOnlyList<ReplicaView>> SixRunningAsync() => ServeApp.WaitUntilAsync(
+        () => App.ReplicasAsync(), r => r.Count(x => x.State == "RUNNING") == 6, TimeSpan.FromSeconds(60), "6 RUNNING SleepyPid replicas");
+
+    [Fact]
+    public async Task BothProxies_AnswerPids_FromSixDistinctReplicas_Within60s()
+    {
+        Assert.True(fixture.TimeToSixPids is { } t && t <= TimeSpan.FromSeconds(60),
+            $"6 distinct PIDs took {fixture.TimeToSixPids?.TotalSeconds.ToString("F1") ?? "more than 120"} s from AppHost start (limit 60 s)");
+        output.WriteLine($"6 distinct PIDs {fixture.TimeToSixPids!.Value.TotalSeconds:F1} s after AppHost start (SleepyPid's constructor alone takes 10 s)");
+        var seen = (await SixRunningAsync()).Select(r => r.Pid!.Value).ToHashSet();
+
+        // Each proxy on its own reaches several replicas (not all traffic to one).
+        foreach (var proxy in new[] { 0, 1 })
+        {
+            var fromProxy = new HashSet<int>();
+            for (var i = 0; i < 30; i++) fromProxy.Add((await App.PidThroughProxyAsync(proxy))!.Value);
+            Assert.True(fromProxy.Count >= 3, $"proxy-{proxy} reached only {fromProxy.Count} replicas");
+            Assert.Subset(seen, fromProxy);
+        }
+    }
+
+    [Fact]
+    public async Task SixDistinctPids_AppearWithin60sOfTheConfigBeingApplied()
+    {
+        var replicas = await SixRunningAsync();
+        var pids = new HashSet<int>();
+        await ServeApp.WaitUntilAsync(async () =>
+        {
+            for (var i = 0; i < 12; i++) pids.Add((await App.PidThroughProxyAsync(i % 2))!.Value);
+            return pids.Count;
+        }, n => n == 6, TimeSpan.FromSeconds(30), "all 6 replicas answering");
+        Assert.Equal(replicas.Select(r => r.Pid!.Value).Order(), pids.Order());
+    }
+
+    [Fact]
+    public async Task Replicas_AreSpreadTwoPerNode()
+    {
+        var replicas = await SixRunningAsync();
+        var perNode = replicas.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, perNode);
+    }
+
+    [Fact]
+    public async Task Actors_ListTheControllerBothProxiesAndSixAliveReplicas_WithThePidsTheReplicasAnswer()
+    {
+        await SixRunningAsync();
+        var actors = await App.ActorsAsync("?state=ALIVE");
+        var controller = Assert.Single(actors, a => a!["class_name"]!.GetValue<string>() == "ServeController");
+        Assert.Equal("SERVE_CONTROLLER_ACTOR", controller!["name"]!.GetValue<string>());
+        Assert.True(controller["pid"]!.GetValue<int>() > 0);
+
+        var proxies = actors.Where(a => a!["class_name"]!.GetValue<string>() == "ProxyActor").ToList();
+        Assert.Equal(["SERVE_PROXY_ACTOR-proxy-0", "SERVE_PROXY_ACTOR-proxy-1"], proxies.Select(p => p!["name"]!.GetValue<string>()).Order());
+        Assert.All(proxies, p => Assert.True(ServeApp.ProcessExists(p!["pid"]!.GetValue<int>())));
+
+        var replicas = await App.ActorsAsync("?class_name=ServeReplica:SleepyPid&state=ALIVE");
+        Assert.Equal(6, replicas.Count);
+        Assert.All(replicas, r => Assert.Matches(@"^SERVE_REPLICA::SleepyPid#[a-z0-9]{8}$", r!["name"]!.GetValue<string>()));
+        var actorPids = replicas.Select(r => r!["pid"]!.GetValue<int>()).ToHashSet();
+
+        var answered = new HashSet<int>();
+        await ServeApp.WaitUntilAsync(async () =>
+        {
+            for (var i = 0; i < 12; i++) answered.Add((await App.PidThroughProxyAsync(i % 2))!.Value);
+            return answered.Count;
+        }, n => n == 6, TimeSpan.FromSeconds(30), "every replica answering");
+        Assert.Equal(actorPids.Order(), answered.Order());
+        Assert.All(actorPids, pid => Assert.True(ServeApp.ProcessExists(pid), $"replica pid {pid} is not a live process"));
+    }
+
+    [Fact]
+    public async Task Actors_RejectUnknownFilters()
+    {
+        using var response = await App.Http.GetAsync(new Uri(App.Controller, "/api/actors?colour=red"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("unknown filter 'colour'", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Healthz_AnswersSuccess_AndRoutes_AnswerTheRouteTable()
+    {
+        foreach (var proxy in new[] { 0, 1 })
+        {
+            await ServeApp.WaitUntilAsync(() => App.Http.GetAsync(new Uri(App.Proxy(proxy), "/-/healthz")), r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"proxy-{proxy} healthy");
+            Assert.Equal("success", await App.Http.GetStringAsync(new Uri(App.Proxy(proxy), "/-/healthz")));
+            var routes = JsonNode.Parse(await App.Http.GetStringAsync(new Uri(App.Proxy(proxy), "/-/routes")))!.AsObject();
+            Assert.Equal("""{"/":"sleepy"}""", routes.ToJsonString());
+        }
+    }
+
+    [Fact]
+    public async Task Applications_ShowTheRunningApplicationLikeRay()
+    {
+        await SixRunningAsync();
+        var details = await App.GetJsonAsync("/api/serve/applications/");
+        Assert.Equal("MULTI_APP", details["deploy_mode"]!.GetValue<string>());
+        var app = details["applications"]!["sleepy"]!;
+        Assert.Equal("RUNNING", app["status"]!.GetValue<string>());
+        Assert.Equal("Samples:SleepyPid", app["deployed_app_config"]!["import_path"]!.GetValue<string>());
+        var dep = app["deployments"]!["SleepyPid"]!;
+        Assert.Equal("HEALTHY", dep["status"]!.GetValue<string>());
+        Assert.Equal(6, dep["target_num_replicas"]!.GetValue<int>());
+        Assert.Equal(5, dep["deployment_config"]!["max_ongoing_requests"]!.GetValue<int>());
+        Assert.Equal(2, details["proxies"]!.AsObject().Count);
+    }
+
+    [Theory]
+    [InlineData("applications: [ {name: x", "", "invalid YAML")]
+    [InlineData("applications:\n  - name: sleepy\n    import_path: Samples:SleepyPid\n    deployments:\n      - name: SleepyPid\n        num_replica: 3", "applications[0].deployments[0].num_replica", "did you mean 'num_replicas'")]
+    [InlineData("applications:\n  - name: sleepy\n    import_path: Samples:SleepyPid\n    deployments:\n      - name: SleepyPid\n        num_replicas: -1", "applications[0].deployments[0].num_replicas", "greater than 0")]
+    [InlineData("applications:\n  - name: sleepy\n    import_path: Samples:NoSuchClass", "applications[0].import_path", "no public type 'NoSuchClass'")]
+    [InlineData("applications:\n  - {name: a, route_prefix: /a, import_path: 'Samples:SleepyPid'}\n  - {name: a, route_prefix: /b, import_path: 'Samples:SleepyPid'}", "applications", "Found multiple configs for application \"a\"")]
+    [InlineData("applications:\n  - {name: a, route_prefix: /a, import_path: 'Samples:SleepyPid'}\n  - {name: b, route_prefix: /a, import_path: 'Samples:SleepyPid'}", "applications", "Found duplicate applications for route prefix \"/a\"")]
+    [InlineData("applications:\n  - {name: a, route_prefix: a, import_path: 'Samples:SleepyPid'}", "applications[0].route_prefix", "must start with '/'")]
+    [InlineData("{\"not_a_real_field\": 1}", "applications", "field required")]
+    public async Task BadConfig_IsRejectedWith400NamingTheField_AndTheRunningConfigKeepsServing(string config, string loc, string message)
+    {
+        var before = await SixRunningAsync();
+        var configBefore = (await App.GetJsonAsync("/api/serve/applications/"))["applications"]!.ToJsonString();
+
+        var (status, body) = await App.PutConfigAsync(config);
+        Assert.Equal(400, status);
+        var error = JsonNode.Parse(body)!;
+        Assert.Contains("validation error", error["error"]!.GetValue<string>());
+        Assert.Contains(error["errors"]!.AsArray(), e => e!["loc"]!.GetValue<string>() == loc && e["msg"]!.GetValue<string>().Contains(message));
+
+        // Nothing changed: same applications, same replicas, and they still answer.
+        var after = await App.ReplicasAsync();
+        Assert.Equal(before.Select(r => r.ReplicaId).Order(), after.Select(r => r.ReplicaId).Order());
+        Assert.Equal(configBefore, (await App.GetJsonAsync("/api/serve/applications/"))["applications"]!.ToJsonString());
+        var pid = await App.PidThroughProxyAsync(0);
+        Assert.Contains(pid!.Value, before.Select(r => r.Pid!.Value));
+    }
+
+    [Fact]
+    public async Task RayOnlyKeys_AreAcceptedAndReportedAsIgnored_WithoutChangingWhatRuns()
+    {
+        var before = await SixRunningAsync();
+        var (status, body) = await App.PutConfigAsync(File.ReadAllText(Path.Combine(RepoRoot(), "samples", "serve.yaml")).Replace(
+            "    import_path: Samples:SleepyPid", "    import_path: Samples:SleepyPid\n    runtime_env: { pip: [torch] }"));
+        Assert.Equal(200, status);
+        Assert.Contains("applications[0].runtime_env", JsonNode.Parse(body)!["ignored"]!.AsArray().Select(n => n!.GetValue<string>()));
+        var after = await App.ReplicasAsync();
+        Assert.Equal(before.Select(r => r.ReplicaId).Order(), after.Select(r => r.ReplicaId).Order());
+        // Put the seed config back exactly, for the other tests.
+        Assert.Equal(200, (await App.PutConfigAsync(File.ReadAllText(Path.Combine(RepoRoot(), "samples", "serve.yaml")))).Status);
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ServeAspire.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repo root not found");
+    }
+}

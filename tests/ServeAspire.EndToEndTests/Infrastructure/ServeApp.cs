@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace ServeAspire.EndToEndTests.Infrastructure;
+
+/// <summary>
+/// The whole AppHost started with Aspire.Hosting.Testing on test ports (redis 16379, controller
+/// 18265, proxies 18000/18001) with its own state folder, so it never touches a dev cluster.
+/// Disposing it stops every process it started (DCP ends the services; replicas die with their nodes).
+/// </summary>
+public sealed class ServeApp : IAsyncDisposable
+{
+    public const int RedisPort = 16379;
+    public const int ControllerPort = 18265;
+    public const int ProxyBasePort = 18000;
+
+    private readonly DistributedApplication _app;
+    private readonly string _stateDir;
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(15) };
+    public Uri Controller { get; } = new($"http://127.0.0.1:{ControllerPort}");
+    public Uri Proxy(int i) => new($"http://127.0.0.1:{ProxyBasePort + i}");
+    public Stopwatch SinceStart { get; }
+
+    private ServeApp(DistributedApplication app, string stateDir, Stopwatch sinceStart)
+    {
+        _app = app;
+        _stateDir = stateDir;
+        SinceStart = sinceStart;
+    }
+
+    public static async Task<ServeApp> StartAsync(CancellationToken ct = default)
+    {
+        var sinceStart = Stopwatch.StartNew();
+        var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
+        string[] args =
+        [
+            $"Serve:RedisPort={RedisPort}", $"Serve:ControllerPort={ControllerPort}", $"Serve:ProxyBasePort={ProxyBasePort}",
+            $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e",
+        ];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(args, ct);
+        builder.Services.AddLogging(l => l
+            .SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("Aspire.", LogLevel.Warning)
+            // The AppHost's resource health probes fail until each service listens: expected, not news.
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None)
+            .AddFilter(builder.Environment.ApplicationName, LogLevel.Warning));
+        // Without a dashboard nothing listens on the OTLP port, and exporters stall the services' shutdown (ASPIRE-NOTES).
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+            project.Annotations.Add(new EnvironmentCallbackAnnotation(ctx => ctx.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
+        var app = await builder.BuildAsync(ct);
+        try
+        {
+            await app.StartAsync(ct);
+            await app.ResourceNotifications.WaitForResourceHealthyAsync("controller", ct);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        return new ServeApp(app, stateDir, sinceStart);
+    }
+
+    public async Task<JsonNode> GetJsonAsync(string path, CancellationToken ct = default) =>
+        JsonNode.Parse(await Http.GetStringAsync(new Uri(Controller, path), ct))!;
+
+    /// <summary>The replicas of a deployment as the controller reports them.</summary>
+    public async Task<IReadOnlyList<ReplicaView>> ReplicasAsync(string app = "sleepy", string deployment = "SleepyPid", CancellationToken ct = default)
+    {
+        var details = await GetJsonAsync("/api/serve/applications/", ct);
+        var replicas = details["applications"]?[app]?["deployments"]?[deployment]?["replicas"]?.AsArray();
+        return replicas?.Select(r => new ReplicaView(r!["replica_id"]!.GetValue<string>(), r["node_id"]!.GetValue<string>(),
+            r["state"]!.GetValue<string>(), r["pid"]?.GetValue<int>())).ToList() ?? [];
+    }
+
+    public async Task<JsonArray> ActorsAsync(string query = "", CancellationToken ct = default) =>
+        (await GetJsonAsync("/api/actors" + query, ct))["actors"]!.AsArray();
+
+    /// <summary>PUTs a config; returns the status and body.</summary>
+    public async Task<(int Status, string Body)> PutConfigAsync(string config, CancellationToken ct = default)
+    {
+        using var response = await Http.PutAsync(new Uri(Controller, "/api/serve/applications/"), new StringContent(config), ct);
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+    }
+
+    /// <summary>GET / through a proxy; the PID in the body, or null when the answer was not a PID.</summary>
+    public async Task<int?> PidThroughProxyAsync(int proxy, string path = "/", CancellationToken ct = default)
+    {
+        using var response = await Http.GetAsync(new Uri(Proxy(proxy), path), ct);
+        if (!response.IsSuccessStatusCode) return null;
+        return int.TryParse(await response.Content.ReadAsStringAsync(ct), out var pid) ? pid : null;
+    }
+
+    /// <summary>Polls a condition until it holds; fails with the last observed value after the deadline.</summary>
+    public static async Task<T> WaitUntilAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        T last = default!;
+        Exception? lastError = null;
+        while (deadline.Elapsed < timeout)
+        {
+            try
+            {
+                last = await probe();
+                if (done(last)) return last;
+                lastError = null;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
+            {
+                lastError = ex;
+            }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds} s; last observed: {(lastError?.Message ?? JsonSerializer.Serialize(last))}");
+    }
+
+    public static bool ProcessExists(int pid)
+    {
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        try { await _app.StopAsync(); } catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException) { }
+        await _app.DisposeAsync();
+        try { Directory.Delete(_stateDir, recursive: true); } catch (IOException) { }
+    }
+}
+
+public sealed record ReplicaView(string ReplicaId, string NodeId, string State, int? Pid);
