@@ -6,16 +6,20 @@ cd "$(dirname "$0")"
 ./scripts/ensure-deps.sh
 dotnet build ServeAspire.sln -c Debug -nologo -v q
 logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 status=0
 for project in tests/ServeAspire.UnitTests tests/ServeAspire.EndToEndTests; do
   name=$(basename "$project")
   echo "== $name"
-  dotnet test "$project" -c Debug --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$logs/$name.log" \
-    | grep -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Assert|Expected|Actual)|Passed!|Failed!|Total tests' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  { dotnet test "$project" -c Debug --no-build -nologo --logger "console;verbosity=normal" 2>&1; echo $? > "$logs/$name.rc"; } \
+    | tee "$logs/$name.log" \
+    | grep --line-buffered -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Stack Trace)|^\s+(Assert|Expected|Actual|System\.)|(Passed|Failed)!' || true
+  [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
 done
-passed=$(grep -hoE 'Passed:\s+[0-9]+' "$logs"/*.log | awk '{s+=$2} END {print s+0}')
-failed=$(grep -hoE 'Failed:\s+[0-9]+' "$logs"/*.log | awk '{s+=$2} END {print s+0}')
-rm -rf "$logs"
+# Totals from each run's one-line summary ("Passed!  - Failed: 0, Passed: 71, ...").
+summary=$(grep -hE '(Passed|Failed)! +- ' "$logs"/*.log || true)
+passed=$(echo "$summary" | grep -oE 'Passed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+failed=$(echo "$summary" | grep -oE 'Failed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a run that crashed before its summary still fails
 echo "test.sh: $passed passed, $failed failed"
 exit $status
