@@ -16,10 +16,10 @@ for project in tests/ServeAspire.UnitTests tests/ServeAspire.EndToEndTests; do
     | grep --line-buffered -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Stack Trace)|^\s+(Assert|Expected|Actual|System\.)|(Passed|Failed)!' || true
   [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
 done
-# Totals from each run's one-line summary ("Passed!  - Failed: 0, Passed: 71, ...").
-summary=$(grep -hE '(Passed|Failed)! +- ' "$logs"/*.log || true)
-passed=$(echo "$summary" | grep -oE 'Passed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
-failed=$(echo "$summary" | grep -oE 'Failed: +[0-9]+' | awk '{s+=$2} END {print s+0}')
+# Totals from each run's closing block ("Total tests: 19 / Passed: 19 / Failed: 0").
+count() { { grep -hE "^ +$1: +[0-9]+ *$" "$logs"/*.log || true; } | awk '{s+=$2} END {print s+0}'; }
+passed=$(count Passed)
+failed=$(count Failed)
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a run that crashed before its summary still fails
 echo "test.sh: $passed passed, $failed failed"
 exit $status

@@ -24,6 +24,15 @@ public sealed class ProxyOptions
     /// <summary>Per-attempt idle timeout when http_options.request_timeout_s is unset.</summary>
     public TimeSpan DefaultActivityTimeout { get; set; } = TimeSpan.FromSeconds(100);
 
-    /// <summary>How many replicas one request may try when connecting fails.</summary>
+    /// <summary>How many replicas one request may try when a replica fails it.</summary>
     [Range(1, 10)] public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>First retry delay (exponential with jitter after that).</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Request bodies up to this size are buffered so they can be replayed on another replica.</summary>
+    [Range(0, 64 * 1024 * 1024)] public int MaxReplayBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long a replica that failed a connection is avoided (unless nothing else is left).</summary>
+    public TimeSpan SuspectFor { get; set; } = TimeSpan.FromSeconds(5);
 }

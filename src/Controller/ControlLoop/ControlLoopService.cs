@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Config;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
+using ServeAspire.Controller.Health;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
@@ -21,6 +22,7 @@ internal sealed partial class ControlLoopService(
     IClusterStore store,
     INodeClient nodes,
     RoutingTablePublisher publisher,
+    ReplicaHealthTracker health,
     IDeploymentResolver resolver,
     IOptions<ControllerOptions> options,
     TimeProvider time,
@@ -115,19 +117,27 @@ internal sealed partial class ControlLoopService(
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(options.Value.NodeCallTimeout);
         var listed = await Task.WhenAll(live.Select(n => nodes.ListReplicasAsync(n, cts.Token)));
-        var observation = new ClusterObservation(live.Select((n, i) => new NodeObservation(n, listed[i])).ToDictionary(o => o.Node.NodeId));
+        foreach (var (node, result) in live.Zip(listed).Where(p => p.Second.Gone)) Log.NodeGone(logger, node.NodeId, node.Address);
+        var observation = new ClusterObservation(live.Zip(listed).Where(p => !p.Second.Gone)
+            .Select(p => new NodeObservation(p.First, p.Second.Replicas)).ToDictionary(o => o.Node.NodeId));
 
-        // 2. Decide.
-        var actions = state.Reconcile(observation, time.GetUtcNow());
+        // 2. Health: read finished checks, start due ones; replicas past the threshold are replaced.
+        var now = time.GetUtcNow();
+        var running = state.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec)).ToList();
+        foreach (var failure in health.Update(running, now, cancellationToken))
+            state.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
 
-        // 3. Publish routes before acting, so replicas leaving are out of every proxy's table first.
+        // 3. Decide.
+        var actions = state.Reconcile(observation, now);
+
+        // 4. Publish routes before acting, so replicas leaving are out of every proxy's table first.
         var (timeout, routes) = state.BuildRoutes();
         await publisher.PublishAsync(timeout, routes, cancellationToken);
 
-        // 4. Act (idempotent calls; a failure is retried by a later tick).
+        // 5. Act (idempotent calls; a failure is retried by a later tick).
         await Task.WhenAll(actions.Select(a => ActAsync(a, cancellationToken)));
 
-        // 5. Checkpoint placement when it changed.
+        // 6. Checkpoint placement when it changed.
         var checkpoint = JsonSerializer.Serialize(new StateCheckpoint(state.AllReplicas()), SerializerOptions.Default);
         if (checkpoint != _lastCheckpoint)
         {
@@ -163,6 +173,8 @@ internal sealed partial class ControlLoopService(
         public static partial void Recovered(ILogger logger, int applications, int replicas);
         [LoggerMessage(404, LogLevel.Error, "The checkpointed config no longer validates ({Summary}); starting empty")]
         public static partial void CheckpointInvalid(ILogger logger, string summary);
+        [LoggerMessage(406, LogLevel.Warning, "Node {NodeId} refuses connections at {Address}: its process is gone")]
+        public static partial void NodeGone(ILogger logger, string nodeId, string address);
         [LoggerMessage(405, LogLevel.Information, "Node event {Kind} from {NodeId}: replica {ReplicaId} {Message}")]
         public static partial void NodeEvent(ILogger logger, string kind, string nodeId, string? replicaId, string? message);
     }

@@ -16,6 +16,8 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
     public int ConsecutiveStartupFailures { get; set; }
     public string? LastStartupError { get; set; }
     public bool Deleting { get; set; }
+    /// <summary>A replica failed its health checks and is not replaced yet (Ray: HEALTH_CHECK_FAILED → UNHEALTHY).</summary>
+    public string? HealthFailure { get; set; }
 
     public int Running => Replicas.Count(r => r.State == ReplicaState.RUNNING);
     public int Starting => Replicas.Count(r => r.State == ReplicaState.STARTING);
@@ -50,12 +52,20 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
         }
         var running = Running;
         var stopping = Replicas.Count(r => r.State == ReplicaState.STOPPING);
+        if (HealthFailure is not null && running < Spec.NumReplicas)
+        {
+            Transition(DeploymentStatus.UNHEALTHY, DeploymentStatusTrigger.HEALTH_CHECK_FAILED,
+                $"{running}/{Spec.NumReplicas} replicas RUNNING; a replica failed its health check and is being replaced: {HealthFailure}");
+            return;
+        }
+        HealthFailure = null;
         if (running == Spec.NumReplicas && Starting == 0 && stopping == 0)
         {
             var trigger = Trigger switch
             {
                 DeploymentStatusTrigger.CONFIG_UPDATE_STARTED => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
                 _ when Status == DeploymentStatus.HEALTHY => Trigger,
+                DeploymentStatusTrigger.HEALTH_CHECK_FAILED or DeploymentStatusTrigger.UNSPECIFIED => DeploymentStatusTrigger.UPSCALE_COMPLETED,
                 _ => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
             };
             Transition(DeploymentStatus.HEALTHY, trigger, "");

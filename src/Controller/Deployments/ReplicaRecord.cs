@@ -17,6 +17,8 @@ public sealed class ReplicaRecord
     public DateTimeOffset StartTime { get; init; }
     /// <summary>When the replica left the routing table on its way out.</summary>
     public DateTimeOffset? StopRequestedAt { get; set; }
+    /// <summary>Why it is being stopped (scaling down, unhealthy, deleted…).</summary>
+    public string? StopReason { get; set; }
     /// <summary>Whether its node has accepted the stop.</summary>
     public bool StopSent { get; set; }
     /// <summary>Whether its node has accepted the start (until then it may not be listed by the node).</summary>

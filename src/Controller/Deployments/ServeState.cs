@@ -128,7 +128,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                             dep.ConsecutiveStartupFailures++;
                             dep.LastStartupError = info.Message;
                         }
-                        MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? "stopped" : info.Message ?? "exited");
+                        MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? StoppedReason(rec) : info.Message ?? "exited");
                         break;
                     case ReplicaProcessState.RUNNING when rec.State == ReplicaState.STARTING:
                         rec.State = ReplicaState.RUNNING;
@@ -219,6 +219,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         // Out of the routing table now; the node is told after routeWithdrawDelay, once proxies have the new table.
         rec.State = ReplicaState.STOPPING;
         rec.StopRequestedAt = now;
+        rec.StopReason = reason;
         Log.ReplicaStopping(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, reason);
     }
 
@@ -255,8 +256,36 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             var (dep, rec) = Find(replicaId);
             if (dep is null || rec is null) return;
             if (accepted) rec.StopSent = true;
-            else if (unknownToNode) MarkDead(dep, rec, now, "stopped");
+            else if (unknownToNode) MarkDead(dep, rec, now, StoppedReason(rec));
         }
+    }
+
+    private static string StoppedReason(ReplicaRecord rec) => rec.StopReason is null ? "stopped" : $"stopped: {rec.StopReason}";
+
+    /// <summary>
+    /// A replica failed <paramref name="failures"/> health checks in a row: out of the routing table
+    /// now, stopped gracefully, and (no longer counted as alive) replaced by the next reconcile.
+    /// </summary>
+    public void MarkUnhealthy(string replicaId, int failures, string error, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var (dep, rec) = Find(replicaId);
+            if (dep is null || rec is null || rec.State != ReplicaState.RUNNING) return;
+            Log.ReplicaUnhealthy(logger, dep.Application, dep.Spec.Name, replicaId, rec.NodeId, rec.Pid, failures, error);
+            dep.HealthFailure = $"replica {replicaId}: {error}";
+            BeginStop(dep, rec, now, $"health check failed {failures} times in a row ({error})");
+            dep.ComputeStatus();
+        }
+    }
+
+    /// <summary>RUNNING replicas with the options their health checks use.</summary>
+    public IReadOnlyList<(string ReplicaId, string Url, DeploymentSpec Spec)> RunningReplicas()
+    {
+        lock (_lock)
+            return AllDeployments().Where(d => !d.Deleting)
+                .SelectMany(d => d.Replicas.Where(r => r.State == ReplicaState.RUNNING && r.Url is not null).Select(r => (r.ReplicaId, r.Url!, d.Spec)))
+                .ToList();
     }
 
     private (DeploymentState?, ReplicaRecord?) Find(string replicaId)
@@ -285,7 +314,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         dep.Replicas.Remove(rec);
         _dead.AddFirst(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason));
         while (_dead.Count > deadHistory) _dead.RemoveLast();
-        if (reason == "stopped") Log.ReplicaStopped(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId);
+        if (reason.StartsWith("stopped", StringComparison.Ordinal)) Log.ReplicaStopped(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId);
         else Log.ReplicaDied(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid, reason);
     }
 
@@ -336,6 +365,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         public static partial void ReplicaDied(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, string reason);
         [LoggerMessage(315, LogLevel.Information, "Adopted live replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid})")]
         public static partial void ReplicaAdopted(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid);
+        [LoggerMessage(317, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid}) is UNHEALTHY after {Failures} failed health checks: {Error}")]
+        public static partial void ReplicaUnhealthy(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, int failures, string error);
         [LoggerMessage(316, LogLevel.Warning, "Node {NodeId} refused to start replica {Application}/{Deployment}#{ReplicaId}: {Error}")]
         public static partial void StartFailed(ILogger logger, string application, string deployment, string replicaId, string nodeId, string? error);
     }

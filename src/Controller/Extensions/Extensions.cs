@@ -4,6 +4,7 @@ using ServeAspire.Controller.Apis;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
 using ServeAspire.Controller.Deployments;
+using ServeAspire.Controller.Health;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Runtime;
@@ -29,6 +30,8 @@ internal static class Extensions
         builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
         builder.Services.AddSingleton<RoutingTablePublisher>();
+        builder.Services.AddSingleton<IReplicaHealthProbe, HttpReplicaHealthProbe>();
+        builder.Services.AddSingleton(sp => new ReplicaHealthTracker(sp.GetRequiredService<IReplicaHealthProbe>(), Random.Shared.NextDouble));
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;

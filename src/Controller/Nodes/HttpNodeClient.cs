@@ -10,16 +10,22 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
 
     private HttpClient Client => factory.CreateClient(ClientName);
 
-    public async Task<NodeReplicasResponse?> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken)
+    public async Task<NodeListResult> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken)
     {
         try
         {
-            return await Client.GetFromJsonAsync<NodeReplicasResponse>($"{node.Address}/replicas", SerializerOptions.Default, cancellationToken);
+            var replicas = await Client.GetFromJsonAsync<NodeReplicasResponse>($"{node.Address}/replicas", SerializerOptions.Default, cancellationToken);
+            // A new incarnation on the same address answers for itself, not for the registration we hold.
+            return replicas is not null && replicas.InstanceId == node.InstanceId ? new NodeListResult(replicas, false) : NodeListResult.NoAnswer;
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+        {
+            return new NodeListResult(null, true);
         }
         catch (Exception)
         {
-            // Timeouts, refusals, open circuits, garbage: all mean "no news from this node this tick".
-            return null;
+            // Timeouts, open circuits, garbage: "no news from this node this tick".
+            return NodeListResult.NoAnswer;
         }
     }
 

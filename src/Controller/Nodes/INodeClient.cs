@@ -3,10 +3,19 @@ using ServeAspire.Model;
 namespace ServeAspire.Controller.Nodes;
 
 /// <summary>Calls to a node agent (Ray's ActorReplicaWrapper boundary): the one seam tests fake.</summary>
+public sealed record NodeListResult(NodeReplicasResponse? Replicas, bool Gone)
+{
+    public static NodeListResult NoAnswer { get; } = new(null, false);
+}
+
 public interface INodeClient
 {
-    /// <returns>The node's replicas, or null when it did not answer in time.</returns>
-    Task<NodeReplicasResponse?> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken);
+    /// <returns>
+    /// The node's replicas; or no replicas and <c>Gone</c> when its port refuses connections (the
+    /// process is gone: no need to wait for its heartbeat to expire); or neither when it did not
+    /// answer in time (no news).
+    /// </returns>
+    Task<NodeListResult> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken);
     Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, CancellationToken cancellationToken);
     Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, CancellationToken cancellationToken);
 }

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Net;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
 using ServeAspire.Model;
 using ServeAspire.Proxy.LoadBalancing;
 using ServeAspire.Proxy.Routing;
@@ -9,18 +12,22 @@ using Yarp.ReverseProxy.Forwarder;
 namespace ServeAspire.Proxy.Forwarding;
 
 /// <summary>
-/// The data path: match the route, choose a replica, forward with YARP's forwarder. A connection
-/// failure before any response byte is retried on another replica (for requests without a body,
-/// which can be replayed); the failed replica is avoided until the routing table lists it again.
+/// The data path: match the route, choose a replica, forward with YARP's forwarder, and when a
+/// replica fails the request before any response byte reached the client, try another replica
+/// (Polly retry: bounded attempts, exponential backoff with jitter). A request that never reached
+/// its replica (connection refused) is always retried; one that died mid-flight only when it is
+/// safe: an idempotent method, or a deployment with <c>retry_on_failure</c>, and a body that could
+/// be buffered. <c>request_timeout_s</c> bounds the whole request (queueing included) → 408.
 /// </summary>
-internal sealed partial class ReplicaForwarder(
-    RoutingTableState state,
-    RouterRegistry routers,
-    IHttpForwarder forwarder,
-    ProxyMetrics metrics,
-    IOptions<ProxyOptions> options,
-    ILogger<ReplicaForwarder> logger)
+internal sealed partial class ReplicaForwarder
 {
+    private readonly RoutingTableState _state;
+    private readonly RouterRegistry _routers;
+    private readonly IHttpForwarder _forwarder;
+    private readonly ProxyMetrics _metrics;
+    private readonly ProxyOptions _options;
+    private readonly ILogger<ReplicaForwarder> _logger;
+    private readonly ResiliencePipeline<Attempt> _retry;
     private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
     {
         UseProxy = false,
@@ -32,9 +39,33 @@ internal sealed partial class ReplicaForwarder(
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
     });
 
+    public ReplicaForwarder(RoutingTableState state, RouterRegistry routers, IHttpForwarder forwarder, ProxyMetrics metrics,
+        IOptions<ProxyOptions> options, ILogger<ReplicaForwarder> logger)
+    {
+        _state = state;
+        _routers = routers;
+        _forwarder = forwarder;
+        _metrics = metrics;
+        _options = options.Value;
+        _logger = logger;
+        _retry = new ResiliencePipelineBuilder<Attempt>()
+            .AddRetry(new RetryStrategyOptions<Attempt>
+            {
+                MaxRetryAttempts = _options.MaxAttempts - 1,
+                Delay = _options.RetryBaseDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Retryable: true }),
+            })
+            .Build();
+    }
+
+    /// <summary>One try on one replica.</summary>
+    private sealed record Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable);
+
     public async Task HandleAsync(HttpContext context)
     {
-        var snapshot = state.Current;
+        var snapshot = _state.Current;
         if (!snapshot.Loaded)
         {
             await ErrorAsync(context, 503, "this proxy has not received a routing table yet", retryAfter: true);
@@ -44,63 +75,127 @@ internal sealed partial class ReplicaForwarder(
         var route = snapshot.Matcher.Match(path);
         if (route is null)
         {
-            metrics.Request(null, 404);
+            _metrics.Request(null, 404);
             await ErrorAsync(context, 404, $"Path '{path}' not found. Ping http://{context.Request.Host}/-/routes for available routes.");
             return;
         }
-        var router = routers.Get(route);
+        var router = _routers.Get(route);
         if (router is null || router.Slots.Count == 0)
         {
-            metrics.Request(route.Application, 503);
+            _metrics.Request(route.Application, 503);
             await ErrorAsync(context, 503, $"deployment '{route.Deployment}' of application '{route.Application}' has no running replica", retryAfter: true);
             return;
         }
 
-        var timeout = snapshot.Table.RequestTimeoutS is { } s ? TimeSpan.FromSeconds(s) : options.Value.DefaultActivityTimeout;
-        var requestConfig = new ForwarderRequestConfig { ActivityTimeout = timeout };
-        var replayable = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method)
-            ? context.Request.ContentLength is null or 0 && !context.Request.Headers.ContainsKey("Transfer-Encoding")
-            : context.Request.ContentLength == 0;
-        HashSet<ReplicaSlot>? tried = null;
-        for (var attempt = 1; ; attempt++)
+        // request_timeout_s covers the whole request; YARP aborts the forward when this token fires.
+        var clientAborted = context.RequestAborted;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        if (snapshot.Table.RequestTimeoutS is { } timeoutS) deadline.CancelAfter(TimeSpan.FromSeconds(timeoutS));
+        context.RequestAborted = deadline.Token;
+
+        var replayableBody = await BufferBodyAsync(context.Request);
+        var safeToReplay = (IsIdempotent(context.Request.Method) || route.RetryOnFailure) && replayableBody;
+        var requestConfig = new ForwarderRequestConfig { ActivityTimeout = _options.DefaultActivityTimeout };
+        var tried = new HashSet<ReplicaSlot>();
+        var attempts = 0;
+
+        Attempt result;
+        try
         {
-            var (status, slot) = await router.AcquireAsync(tried, context.RequestAborted);
-            if (slot is null)
+            result = await _retry.ExecuteAsync(async ct =>
             {
-                metrics.Request(route.Application, 503);
-                await ErrorAsync(context, 503, status == DeploymentRouter.AcquireStatus.QueueFull
-                    ? $"deployment '{route.Deployment}' is at max_ongoing_requests on every replica and its queue (max_queued_requests={route.MaxQueuedRequests}) is full"
-                    : $"deployment '{route.Deployment}' of application '{route.Application}' has no reachable replica", retryAfter: true);
-                return;
-            }
-            ForwarderError error;
-            try
-            {
-                error = await forwarder.SendAsync(context, slot.Endpoint.Url, _client, requestConfig, HttpTransformer.Default);
-            }
-            finally
-            {
-                router.Release(slot);
-            }
-            if (error == ForwarderError.None)
-            {
-                metrics.Request(route.Application, context.Response.StatusCode);
-                return;
-            }
-            var connectFailed = error is ForwarderError.Request && !context.Response.HasStarted;
-            if (connectFailed) slot.Suspect = true;
-            Log.ForwardFailed(logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, attempt);
-            if (!connectFailed || !replayable || attempt >= options.Value.MaxAttempts || context.RequestAborted.IsCancellationRequested)
-            {
-                metrics.Request(route.Application, context.Response.StatusCode);
-                return;
-            }
-            // Nothing reached the client: reset what YARP set and try another replica.
-            context.Features.Set<IForwarderErrorFeature>(null);
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            (tried ??= []).Add(slot);
+                if (attempts++ > 0) ResetForRetry(context);
+                var (status, slot) = await router.AcquireAsync(tried, ct);
+                if (slot is null) return new Attempt(ForwarderError.None, null, status, false);
+                ForwarderError error;
+                try
+                {
+                    error = await _forwarder.SendAsync(context, slot.Endpoint.Url, _client, requestConfig, HttpTransformer.Default);
+                }
+                finally
+                {
+                    router.Release(slot);
+                }
+                if (error == ForwarderError.None) return new Attempt(error, slot, status, false);
+
+                var neverReached = NeverReachedReplica(context);
+                if (error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders && !deadline.IsCancellationRequested)
+                    slot.MarkSuspect(_options.SuspectFor);
+                tried.Add(slot);
+                var retryable = !context.Response.HasStarted && !deadline.IsCancellationRequested &&
+                    error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders &&
+                    (neverReached ? replayableBody : safeToReplay);
+                Log.AttemptFailed(_logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, attempts, retryable);
+                return new Attempt(error, slot, status, retryable);
+            }, deadline.Token);
         }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            result = new Attempt(ForwarderError.RequestCanceled, null, DeploymentRouter.AcquireStatus.Acquired, false);
+        }
+        context.RequestAborted = clientAborted;
+        await CompleteAsync(context, route, result, attempts, timedOut: deadline.IsCancellationRequested && !clientAborted.IsCancellationRequested, snapshot.Table.RequestTimeoutS);
     }
+
+    private async Task CompleteAsync(HttpContext context, RouteEntry route, Attempt result, int attempts, bool timedOut, double? timeoutS)
+    {
+        if (result.Slot is null && result.Error == ForwarderError.None)
+        {
+            _metrics.Request(route.Application, 503);
+            await ErrorAsync(context, 503, result.Acquire == DeploymentRouter.AcquireStatus.QueueFull
+                ? $"deployment '{route.Deployment}' is at max_ongoing_requests on every replica and its queue (max_queued_requests={route.MaxQueuedRequests}) is full"
+                : $"deployment '{route.Deployment}' of application '{route.Application}' has no reachable replica (tried {attempts})", retryAfter: true);
+            return;
+        }
+        if (result.Error == ForwarderError.None)
+        {
+            _metrics.Request(route.Application, context.Response.StatusCode);
+            return;
+        }
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested && !timedOut)
+        {
+            _metrics.Request(route.Application, 499);
+            return; // nothing more can be said to this client
+        }
+        ResetForRetry(context);
+        if (timedOut)
+        {
+            _metrics.Request(route.Application, 408);
+            await ErrorAsync(context, 408, $"request to deployment '{route.Deployment}' exceeded request_timeout_s={timeoutS}");
+            return;
+        }
+        _metrics.Request(route.Application, 502);
+        await ErrorAsync(context, 502, $"replica {result.Slot?.Endpoint.ReplicaId} of deployment '{route.Deployment}' failed the request ({result.Error}) after {attempts} attempt(s)" +
+            (result.Retryable ? "" : "; not retried: the request is not safe to replay (a non-idempotent method without retry_on_failure, or an unbuffered body)"));
+    }
+
+    /// <summary>Buffers a body of known size up to the limit so a retry can replay it; false when it cannot be replayed.</summary>
+    private async Task<bool> BufferBodyAsync(HttpRequest request)
+    {
+        var length = request.ContentLength;
+        if (length == 0 || (length is null && !request.Headers.ContainsKey("Transfer-Encoding"))) return true;
+        if (length is null || length > _options.MaxReplayBodyBytes) return false;
+        request.EnableBuffering(bufferThreshold: (int)length.Value, bufferLimit: _options.MaxReplayBodyBytes);
+        await request.Body.DrainAsync(request.HttpContext.RequestAborted);
+        request.Body.Position = 0;
+        return true;
+    }
+
+    private static void ResetForRetry(HttpContext context)
+    {
+        context.Features.Set<IForwarderErrorFeature>(null);
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        if (context.Request.Body.CanSeek) context.Request.Body.Position = 0;
+    }
+
+    /// <summary>True when the connection was never established: the replica cannot have seen the request.</summary>
+    private static bool NeverReachedReplica(HttpContext context) =>
+        context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
+
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) ||
+        HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || HttpMethods.IsTrace(method);
 
     private static Task ErrorAsync(HttpContext context, int status, string message, bool retryAfter = false)
     {
@@ -111,7 +206,7 @@ internal sealed partial class ReplicaForwarder(
 
     private static partial class Log
     {
-        [LoggerMessage(210, LogLevel.Warning, "Forwarding to {Deployment}#{ReplicaId} on {NodeId} failed: {Error} (attempt {Attempt})")]
-        public static partial void ForwardFailed(ILogger logger, string deployment, string replicaId, string nodeId, ForwarderError error, int attempt);
+        [LoggerMessage(210, LogLevel.Warning, "Forwarding to {Deployment}#{ReplicaId} on {NodeId} failed: {Error} (attempt {Attempt}, will retry: {Retryable})")]
+        public static partial void AttemptFailed(ILogger logger, string deployment, string replicaId, string nodeId, ForwarderError error, int attempt, bool retryable);
     }
 }

@@ -24,11 +24,8 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
             var old = _slots.ToDictionary(s => s.Endpoint.ReplicaId);
             _slots = route.Replicas.Select(e =>
             {
-                if (old.TryGetValue(e.ReplicaId, out var slot) && slot.Endpoint == e)
-                {
-                    slot.Suspect = false; // the controller still lists it: trust it again
-                    return slot;
-                }
+                // Same replica: keep its in-flight count and its suspicion (which expires by itself).
+                if (old.TryGetValue(e.ReplicaId, out var slot) && slot.Endpoint == e) return slot;
                 return new ReplicaSlot(e);
             }).ToArray();
             Route = route;

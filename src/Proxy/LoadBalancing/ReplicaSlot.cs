@@ -10,8 +10,14 @@ internal sealed class ReplicaSlot(ReplicaEndpoint endpoint)
     public ReplicaEndpoint Endpoint { get; } = endpoint;
     public int InFlight => Volatile.Read(ref _inFlight);
 
-    /// <summary>Set when a connection to the replica failed; cleared when a newer routing table lists it again.</summary>
-    public volatile bool Suspect;
+    private long _suspectUntilTicks;
+
+    /// <summary>True for a while after the replica failed a request (passive health, like YARP's).</summary>
+    public bool Suspect => Environment.TickCount64 < Volatile.Read(ref _suspectUntilTicks);
+
+    public void MarkSuspect(TimeSpan duration) => Volatile.Write(ref _suspectUntilTicks, Environment.TickCount64 + (long)duration.TotalMilliseconds);
+
+    public void ClearSuspect() => Volatile.Write(ref _suspectUntilTicks, 0);
 
     /// <summary>Takes one of the replica's <paramref name="max"/> slots, if one is free.</summary>
     public bool TryAcquire(int max)

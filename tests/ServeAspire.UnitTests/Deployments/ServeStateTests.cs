@@ -107,7 +107,7 @@ public sealed class ServeStateTests
         Tick(T0.AddSeconds(4)); // nodes report them DEAD
         Assert.Equal(2, Deployment.Replicas.Count);
         Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
-        Assert.Equal(4, _state.Read((_, dead) => dead.Count(d => d.Reason == "stopped")));
+        Assert.Equal(4, _state.Read((_, dead) => dead.Count(d => d.Reason == "stopped: scaling down")));
     }
 
     [Fact]
@@ -211,5 +211,30 @@ public sealed class ServeStateTests
         Assert.Equal(2, Tick(T0.AddSeconds(4)).OfType<StopReplicaAction>().Count());
         Tick(T0.AddSeconds(5));
         Assert.Equal(0, _state.Read((apps, _) => apps.Count));
+    }
+
+    [Fact]
+    public void UnhealthyReplica_LeavesTheRoutes_IsStopped_AndReplaced_WhileTheDeploymentIsUnhealthy()
+    {
+        Apply(3);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        var victim = Deployment.Replicas[0].ReplicaId;
+
+        _state.MarkUnhealthy(victim, 3, "InvalidOperationException: toggled", T0.AddSeconds(2));
+        Assert.Equal(DeploymentStatus.UNHEALTHY, Deployment.Status);
+        Assert.Equal(DeploymentStatusTrigger.HEALTH_CHECK_FAILED, Deployment.Trigger);
+        Assert.DoesNotContain(_state.BuildRoutes().Routes.Single().Replicas, r => r.ReplicaId == victim);
+
+        var actions = Tick(T0.AddSeconds(2));
+        Assert.Single(actions.OfType<StartReplicaAction>()); // replacement placed at once
+        Assert.Contains(Tick(T0.AddSeconds(3)).OfType<StopReplicaAction>(), s => s.ReplicaId == victim);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(4));
+        Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
+        var dead = Assert.Single(_state.Read((_, d) => d.ToList()));
+        Assert.Equal(victim, dead.ReplicaId);
+        Assert.Contains("health check failed 3 times in a row (InvalidOperationException: toggled)", dead.Reason);
     }
 }

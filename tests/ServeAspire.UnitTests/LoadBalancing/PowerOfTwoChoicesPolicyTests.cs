@@ -47,10 +47,10 @@ public sealed class PowerOfTwoChoicesPolicyTests
     public void SuspectReplicas_AreAvoided_UnlessNothingElseIsLeft()
     {
         var slots = Slots(0, 3);
-        slots[0].Suspect = true;
+        slots[0].MarkSuspect(TimeSpan.FromMinutes(1));
         var policy = new PowerOfTwoChoicesPolicy(new SharedRandomSource());
         Assert.Equal("r1", policy.TryPick(slots, maxOngoing: 5)!.Endpoint.ReplicaId);
-        slots[1].Suspect = true;
+        slots[1].MarkSuspect(TimeSpan.FromMinutes(1));
         Assert.NotNull(policy.TryPick(slots, maxOngoing: 5));
     }
 
