@@ -61,7 +61,9 @@ public sealed class ServeApp : IAsyncDisposable
         try
         {
             await app.StartAsync(ct);
-            await app.ResourceNotifications.WaitForResourceHealthyAsync("controller", ct);
+            // Healthy proxies have a routing table: from here on a client's request has somewhere to go.
+            foreach (var resource in new[] { "controller", "proxy-0", "proxy-1" })
+                await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
         }
         catch
         {
@@ -81,6 +83,13 @@ public sealed class ServeApp : IAsyncDisposable
         var replicas = details["applications"]?[app]?["deployments"]?[deployment]?["replicas"]?.AsArray();
         return replicas?.Select(r => new ReplicaView(r!["replica_id"]!.GetValue<string>(), r["node_id"]!.GetValue<string>(),
             r["state"]!.GetValue<string>(), r["pid"]?.GetValue<int>())).ToList() ?? [];
+    }
+
+    /// <summary>A deployment's status and message, or null when it does not exist.</summary>
+    public async Task<(string Status, string Message)?> DeploymentStatusAsync(string app, string deployment, CancellationToken ct = default)
+    {
+        var dep = (await GetJsonAsync("/api/serve/applications/", ct))["applications"]?[app]?["deployments"]?[deployment];
+        return dep is null ? null : (dep["status"]!.GetValue<string>(), dep["message"]!.GetValue<string>());
     }
 
     public async Task<JsonArray> ActorsAsync(string query = "", CancellationToken ct = default) =>
