@@ -1,17 +1,33 @@
+using Microsoft.Extensions.DependencyInjection;
 using ServeAspire.AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);
 var serve = ServeOptions.From(builder.Configuration);
+var restartable = new HashSet<string>();
+var controllers = new List<IResourceBuilder<ProjectResource>>();
 
 // The store: a real redis-server (no container runtime here), password-protected, AOF on.
 var redis = builder.AddServeRedis(serve);
+restartable.Add(redis.Resource.Name);
 
-var controller = builder.AddProject<Projects.Controller>("controller", launchProfileName: null)
-    .WithServeDefaults(serve, redis)
-    .WithEnvironment("Controller__Url", serve.ControllerUrl)
-    .WithHttpEndpoint(port: serve.ControllerPort, isProxied: false)
-    .WithHttpHealthCheck("/health")
-    .WithServeConfigDeployment(serve);
+// Two controllers: one leads (lease in Redis), the other stands by. Both answer the REST API on
+// ControllerPort (shared with SO_REUSEPORT); each also has its own port for health checks and forwarding.
+for (var i = 0; i < serve.Controllers; i++)
+{
+    var name = $"controller-{i}";
+    var internalPort = serve.ControllerPort + 1 + i;
+    var internalUrl = $"http://127.0.0.1:{internalPort}";
+    var controller = builder.AddProject<Projects.Controller>(name, launchProfileName: null)
+        .WithServeDefaults(serve, redis)
+        .WithEnvironment("Controller__Url", serve.ControllerUrl)
+        .WithEnvironment("Controller__InternalUrl", internalUrl)
+        .WithHttpEndpoint(port: internalPort, isProxied: false)
+        .WithHttpHealthCheck("/health");
+    controllers.Add(controller);
+    restartable.Add(name);
+}
+
+builder.AddServeConfigDeployment(serve, controllers);
 
 for (var i = 0; i < serve.Proxies; i++)
 {
@@ -23,8 +39,8 @@ for (var i = 0; i < serve.Proxies; i++)
         .WithEnvironment("Proxy__Name", name)
         .WithEnvironment("Proxy__Url", url)
         .WithHttpEndpoint(port: port, isProxied: false)
-        .WithHttpHealthCheck("/-/healthz")
-        .WaitFor(controller);
+        .WithHttpHealthCheck("/-/healthz");
+    restartable.Add(name);
 }
 
 for (var i = 0; i < serve.Nodes; i++)
@@ -33,6 +49,10 @@ for (var i = 0; i < serve.Nodes; i++)
     builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
         .WithServeDefaults(serve, redis)
         .WithEnvironment("Node__Id", name);
+    restartable.Add(name);
 }
+
+if (serve.RestartPolicy)
+    builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable));
 
 builder.Build().Run();

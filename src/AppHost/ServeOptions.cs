@@ -12,6 +12,10 @@ internal sealed class ServeOptions
     /// <summary>proxy-i listens on ProxyBasePort + i.</summary>
     public int ProxyBasePort { get; set; } = 8000;
     public int Proxies { get; set; } = 2;
+    /// <summary>Controller instances (one leads, the others stand by).</summary>
+    public int Controllers { get; set; } = 2;
+    /// <summary>Restart a controller, proxy, node or redis that exits unexpectedly (Kubernetes' restartPolicy: Always).</summary>
+    public bool RestartPolicy { get; set; } = true;
     public int Nodes { get; set; } = 3;
     /// <summary>Where Redis keeps its AOF and config; survives AppHost restarts. Default: &lt;repo&gt;/.state.</summary>
     public string StateDir { get; set; } = "";
@@ -31,6 +35,8 @@ internal sealed class ServeOptions
         o.ControllerPort = Int(nameof(ControllerPort), o.ControllerPort);
         o.ProxyBasePort = Int(nameof(ProxyBasePort), o.ProxyBasePort);
         o.Proxies = Int(nameof(Proxies), o.Proxies);
+        o.Controllers = Int(nameof(Controllers), o.Controllers);
+        o.RestartPolicy = !bool.TryParse(s[nameof(RestartPolicy)], out var restart) || restart;
         o.Nodes = Int(nameof(Nodes), o.Nodes);
         o.StateDir = s[nameof(StateDir)] ?? "";
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";

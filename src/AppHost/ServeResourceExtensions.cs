@@ -63,44 +63,47 @@ internal static class ServeResourceExtensions
             .WaitFor(redis);
 
     /// <summary>
-    /// Applies the Serve config file once the controller is healthy, the way KubeRay applies a
-    /// RayService's serveConfigV2 through the dashboard API.
+    /// Applies the Serve config file once, when the first controller is healthy, the way KubeRay
+    /// applies a RayService's serveConfigV2 through the dashboard API. Later restarts of a controller
+    /// recover the config from Redis instead (so a config PUT since then is kept).
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithServeConfigDeployment(this IResourceBuilder<ProjectResource> controller, ServeOptions serve)
+    public static void AddServeConfigDeployment(this IDistributedApplicationBuilder builder, ServeOptions serve, IEnumerable<IResourceBuilder<ProjectResource>> controllers)
     {
-        if (!serve.ApplyConfigOnStart) return controller;
-        var builder = controller.ApplicationBuilder;
+        if (!serve.ApplyConfigOnStart) return;
         var file = string.IsNullOrEmpty(serve.ConfigFile)
             ? Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..", "samples", "serve.yaml"))
             : Path.GetFullPath(serve.ConfigFile, builder.AppHostDirectory);
-        builder.Eventing.Subscribe<ResourceReadyEvent>(controller.Resource, async (e, ct) =>
-        {
-            var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(controller.Resource);
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            var url = serve.ControllerUrl + "/api/serve/applications/";
-            for (var attempt = 1; attempt <= 10 && !ct.IsCancellationRequested; attempt++)
+        var applied = 0;
+        foreach (var controller in controllers)
+            builder.Eventing.Subscribe<ResourceReadyEvent>(controller.Resource, async (e, ct) =>
             {
-                try
+                if (Interlocked.Exchange(ref applied, 1) == 1) return;
+                var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(controller.Resource);
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+                var url = serve.ControllerUrl + "/api/serve/applications/";
+                for (var attempt = 1; attempt <= 30 && !ct.IsCancellationRequested; attempt++)
                 {
-                    var yaml = await File.ReadAllTextAsync(file, ct);
-                    using var response = await http.PutAsync(url, new StringContent(yaml, Encoding.UTF8, "application/yaml"), ct);
-                    var body = await response.Content.ReadAsStringAsync(ct);
-                    if (response.IsSuccessStatusCode)
+                    try
                     {
-                        logger.LogInformation("Applied {ConfigFile}: {Response}", file, body);
-                        return;
+                        var yaml = await File.ReadAllTextAsync(file, ct);
+                        using var response = await http.PutAsync(url, new StringContent(yaml, Encoding.UTF8, "application/yaml"), ct);
+                        var body = await response.Content.ReadAsStringAsync(ct);
+                        if (response.IsSuccessStatusCode)
+                        {
+                            logger.LogInformation("Applied {ConfigFile}: {Response}", file, body);
+                            return;
+                        }
+                        logger.LogWarning("Applying {ConfigFile} failed: {Status} {Response}", file, (int)response.StatusCode, body);
+                        if ((int)response.StatusCode is >= 400 and < 500) return;
                     }
-                    logger.LogError("Applying {ConfigFile} failed: {Status} {Response}", file, (int)response.StatusCode, body);
-                    if ((int)response.StatusCode is >= 400 and < 500) return;
+                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+                    {
+                        logger.LogWarning("Applying {ConfigFile} (attempt {Attempt}) failed: {Error}", file, attempt, ex.Message);
+                    }
+                    // 503 while no controller leads yet (election): try again shortly.
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
                 }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
-                {
-                    logger.LogWarning("Applying {ConfigFile} (attempt {Attempt}) failed: {Error}", file, attempt, ex.Message);
-                }
-                await Task.Delay(TimeSpan.FromSeconds(1), ct);
-            }
-        });
-        return controller;
+            });
     }
 
     private static string ResolveStateDir(IDistributedApplicationBuilder builder, ServeOptions serve) =>

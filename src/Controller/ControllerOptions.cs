@@ -10,7 +10,18 @@ public sealed class ControllerOptions
     /// <summary>REST API address (Ray's dashboard port 8265).</summary>
     [Required] public string Url { get; set; } = "http://127.0.0.1:8265";
 
+    /// <summary>This instance's own address (health checks, and where a standby forwards API calls). Default: <see cref="Url"/>.</summary>
+    public string? InternalUrl { get; set; }
+
     [Required] public string Cluster { get; set; } = "default";
+
+    /// <summary>Leader lease lifetime: a standby takes over at most this long after the leader stops renewing.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a proxy health check (<c>/-/healthz</c>) may take.</summary>
+    public TimeSpan ProxyProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Period of the control loop (Ray's CONTROL_LOOP_INTERVAL_S is 0.1 s; a node poll per tick wants longer).</summary>
     public TimeSpan TickInterval { get; set; } = TimeSpan.FromSeconds(1);

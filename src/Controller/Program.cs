@@ -6,7 +6,9 @@ builder.AddServiceDefaults();
 builder.AddControllerServices();
 
 var app = builder.Build();
+app.UseLeaderForwarding();
 app.MapDefaultEndpoints();
+app.MapLeadershipApi();
 app.MapApplicationsApi();
 app.MapActorsApi();
 app.MapNodesApi();

@@ -33,6 +33,12 @@ public sealed class ProxyOptions
     /// <summary>Request bodies up to this size are buffered so they can be replayed on another replica.</summary>
     [Range(0, 64 * 1024 * 1024)] public int MaxReplayBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>On SIGTERM, how long the proxy keeps serving with healthz at 503 before it stops accepting.</summary>
+    public TimeSpan DrainPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>On SIGTERM, how long in-flight requests may take to finish after the drain period.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How long a replica that failed a connection is avoided (unless nothing else is left).</summary>
     public TimeSpan SuspectFor { get; set; } = TimeSpan.FromSeconds(5);
 }

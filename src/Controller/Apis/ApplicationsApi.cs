@@ -5,6 +5,7 @@ using ServeAspire.Config;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
 using ServeAspire.Controller.Deployments;
+using ServeAspire.Controller.Leadership;
 using ServeAspire.Model;
 using ServeAspire.Runtime;
 using StackExchange.Redis;
@@ -49,9 +50,9 @@ internal static class ApplicationsApi
         {
             await writer.ApplyAsync(result.Config!, document, ct);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or FencedException or NotLeaderException)
         {
-            return Error(503, $"the config could not be checkpointed to the store ({ex.Message}); nothing was changed, retry later", retryAfter: true);
+            return Error(503, $"the config could not be checkpointed ({ex.Message}); nothing was changed, retry later", retryAfter: true);
         }
         return Results.Json(new
         {
@@ -67,9 +68,9 @@ internal static class ApplicationsApi
         {
             await writer.ApplyAsync(ServeDeployConfig.Empty, new JsonObject { ["applications"] = new JsonArray() }, ct);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or FencedException or NotLeaderException)
         {
-            return Error(503, $"the store is unreachable ({ex.Message}); nothing was changed, retry later", retryAfter: true);
+            return Error(503, $"the config could not be checkpointed ({ex.Message}); nothing was changed, retry later", retryAfter: true);
         }
         return Results.Ok();
     }
@@ -88,19 +89,25 @@ internal static class ApplicationsApi
     }
 }
 
-/// <summary>Applies configs one at a time: checkpoint first (so a crash cannot lose an accepted config), then the target state.</summary>
-internal sealed class ConfigWriter(ServeState state, IClusterStore store, ControlLoopService loop, TimeProvider time)
+internal sealed class NotLeaderException() : Exception("this controller does not lead (or is still recovering)");
+
+/// <summary>
+/// Applies configs one at a time: checkpoint first, fenced by the leader's token (so a crash cannot
+/// lose an accepted config, and a deposed leader cannot apply one), then the target state.
+/// </summary>
+internal sealed class ConfigWriter(ServeState state, IClusterStore store, ControlLoopService loop, LeaderState leader, TimeProvider time)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     public async Task ApplyAsync(ServeDeployConfig config, JsonNode? document, CancellationToken ct)
     {
-        await loop.Recovered.WaitAsync(ct);
         await _gate.WaitAsync(ct);
         try
         {
+            var token = leader.Token;
+            if (!loop.ReadyFor(token)) throw new NotLeaderException();
             var now = time.GetUtcNow();
-            await store.SaveConfigAsync(JsonSerializer.Serialize(new ConfigCheckpoint(now, document), SerializerOptions.Default), ct);
+            await store.SaveConfigAsync(JsonSerializer.Serialize(new ConfigCheckpoint(now, document), SerializerOptions.Default), token, ct);
             state.ApplyConfig(config, document, now);
         }
         finally

@@ -2,13 +2,14 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
+using ServeAspire.Controller.Health;
 using ServeAspire.Model;
 using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Apis;
 
 /// <summary>Builds Ray's ServeInstanceDetails and the State API's actor list from the controller's state.</summary>
-internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store)
+internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store, ProxyHealthMonitor proxyHealth)
 {
     public const string ControllerActorName = "SERVE_CONTROLLER_ACTOR";
     private static readonly string ControllerActorId = Guid.NewGuid().ToString("N");
@@ -27,7 +28,8 @@ internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store)
             new HttpOptionsDetails(config.HttpOptions.Host, config.HttpOptions.Port, config.HttpOptions.RequestTimeoutS),
             proxies.ToDictionary(p => p.Registration.Name, p => new ProxyDetails(
                 p.Registration.Name, "127.0.0.1", p.Registration.InstanceId, $"SERVE_PROXY_ACTOR-{p.Registration.Name}", p.Registration.Pid,
-                !p.Alive ? ProxyStatus.UNHEALTHY : p.Registration.Draining ? ProxyStatus.DRAINING : ProxyStatus.HEALTHY, p.Registration.Address)),
+                !p.Alive ? ProxyStatus.UNHEALTHY : p.Registration.Draining ? ProxyStatus.DRAINING : proxyHealth.StatusOf(p.Registration) ?? ProxyStatus.STARTING,
+                p.Registration.Address)),
             "MULTI_APP",
             apps,
             null,

@@ -1,8 +1,13 @@
+using ServeAspire.Controller.Leadership;
 using ServeAspire.Model;
 
 namespace ServeAspire.Controller.Checkpoints;
 
-/// <summary>Everything the controller reads from and writes to the shared store (Ray's GCS KV), as one seam.</summary>
+/// <summary>
+/// Everything the controller reads from and writes to the shared store (Ray's GCS KV), as one seam.
+/// Writes of controller state carry the leader's fencing token and are checked inside the store
+/// (atomically), so a deposed leader can never overwrite its successor's state.
+/// </summary>
 public interface IClusterStore
 {
     /// <summary>Nodes whose liveness key has not expired.</summary>
@@ -15,12 +20,24 @@ public interface IClusterStore
     Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken);
 
     Task<string?> LoadConfigAsync(CancellationToken cancellationToken);
-    Task SaveConfigAsync(string checkpoint, CancellationToken cancellationToken);
+    /// <exception cref="FencedException">the token is stale.</exception>
+    Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken);
     Task<string?> LoadStateAsync(CancellationToken cancellationToken);
-    Task SaveStateAsync(string checkpoint, CancellationToken cancellationToken);
+    /// <exception cref="FencedException">the token is stale.</exception>
+    Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken);
     Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken);
     /// <summary>Stores the table and announces its version on the routes channel.</summary>
-    Task PublishRoutesAsync(RoutingTable table, CancellationToken cancellationToken);
+    /// <exception cref="FencedException">the token is stale.</exception>
+    Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken);
+    /// <summary>Checks that <paramref name="token"/> is still current (before acting on nodes).</summary>
+    Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken);
     /// <summary>Calls <paramref name="onEvent"/> for each node event (replica exits).</summary>
     Task SubscribeEventsAsync(Action<ClusterEvent> onEvent);
+
+    /// <summary>Takes the lease if free (new token), or extends it if we hold it; -1 when someone else holds it.</summary>
+    Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>Extends the lease only if we hold it with this token; false means leadership is lost.</summary>
+    Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken);
+    Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken);
+    Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken);
 }

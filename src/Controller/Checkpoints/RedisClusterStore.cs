@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ServeAspire.Controller.Leadership;
 using ServeAspire.Model;
 using ServeAspire.Store;
 using StackExchange.Redis;
@@ -7,6 +8,45 @@ namespace ServeAspire.Controller.Checkpoints;
 
 internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys keys) : IClusterStore
 {
+    // Lease record: {"holder","address","token"}; the fencing counter only grows (INCR per new tenure).
+    private const string AcquireScript = """
+        local cur = redis.call('GET', KEYS[1])
+        if cur then
+          local rec = cjson.decode(cur)
+          if rec.holder == ARGV[1] then
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+            return rec.token
+          end
+          return -1
+        end
+        local token = redis.call('INCR', KEYS[2])
+        redis.call('SET', KEYS[1], cjson.encode({holder=ARGV[1], address=ARGV[2], token=token}), 'PX', ARGV[3])
+        return token
+        """;
+
+    private const string RenewScript = """
+        local cur = redis.call('GET', KEYS[1])
+        if not cur then return 0 end
+        local rec = cjson.decode(cur)
+        if rec.holder ~= ARGV[1] or tonumber(rec.token) ~= tonumber(ARGV[2]) then return 0 end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """;
+
+    private const string ReleaseScript = """
+        local cur = redis.call('GET', KEYS[1])
+        if cur and cjson.decode(cur).holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        return 1
+        """;
+
+    // A fenced write: only the holder of the newest token may write (and publish).
+    private const string FencedSetScript = """
+        if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+        redis.call('SET', KEYS[2], ARGV[2])
+        if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+        return 1
+        """;
+
     private IDatabase Db => redis.GetDatabase();
 
     public async Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken) =>
@@ -30,9 +70,9 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     }
 
     public async Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.Config);
-    public Task SaveConfigAsync(string checkpoint, CancellationToken cancellationToken) => Db.StringSetAsync(keys.Config, checkpoint);
+    public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.Config, checkpoint, token, null, null);
     public async Task<string?> LoadStateAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.DeploymentState);
-    public Task SaveStateAsync(string checkpoint, CancellationToken cancellationToken) => Db.StringSetAsync(keys.DeploymentState, checkpoint);
+    public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.DeploymentState, checkpoint, token, null, null);
 
     public async Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken)
     {
@@ -40,10 +80,19 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         return json.HasValue ? JsonSerializer.Deserialize<RoutingTable>(json.ToString(), SerializerOptions.Default) : null;
     }
 
-    public async Task PublishRoutesAsync(RoutingTable table, CancellationToken cancellationToken)
+    public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken) =>
+        FencedSetAsync(keys.Routes, JsonSerializer.Serialize(table, SerializerOptions.Default), token, keys.RoutesChannel, table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public async Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken)
     {
-        await Db.StringSetAsync(keys.Routes, JsonSerializer.Serialize(table, SerializerOptions.Default));
-        await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.RoutesChannel), table.Version);
+        var current = await Db.StringGetAsync(keys.FencingCounter);
+        return current.HasValue && (long)current == token;
+    }
+
+    private async Task FencedSetAsync(string key, string value, long token, string? channel, string? message)
+    {
+        var ok = (long)await Db.ScriptEvaluateAsync(FencedSetScript, [keys.FencingCounter, key], [token, value, channel ?? "", message ?? ""]);
+        if (ok != 1) throw new FencedException(token);
     }
 
     public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) =>
@@ -55,4 +104,19 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
             }
             catch (JsonException) { }
         });
+
+    public async Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) =>
+        (long)await Db.ScriptEvaluateAsync(AcquireScript, [keys.LeaderLease, keys.FencingCounter], [holder, address, (long)ttl.TotalMilliseconds]);
+
+    public async Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) =>
+        (long)await Db.ScriptEvaluateAsync(RenewScript, [keys.LeaderLease], [holder, token, (long)ttl.TotalMilliseconds]) == 1;
+
+    public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) =>
+        Db.ScriptEvaluateAsync(ReleaseScript, [keys.LeaderLease], [holder]);
+
+    public async Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken)
+    {
+        var json = await Db.StringGetAsync(keys.LeaderLease);
+        return json.HasValue ? JsonSerializer.Deserialize<LeaseRecord>(json.ToString(), SerializerOptions.Default) : null;
+    }
 }

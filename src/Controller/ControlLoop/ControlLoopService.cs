@@ -4,6 +4,7 @@ using ServeAspire.Config;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
+using ServeAspire.Controller.Leadership;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
@@ -13,9 +14,11 @@ using StackExchange.Redis;
 namespace ServeAspire.Controller.ControlLoop;
 
 /// <summary>
-/// The controller's loop (Ray's run_control_loop): recover from the checkpoint once, then each tick
-/// observe → reconcile → publish routes → act → checkpoint. A node event (replica exit) wakes it at
-/// once. Store outages pause the loop (logged once) instead of declaring nodes dead.
+/// The controller's loop (Ray's run_control_loop). It acts only while this instance leads: at the start
+/// of each tenure it recovers from the checkpoint (and adopts live replicas), then each tick it observes
+/// → health-checks → reconciles → publishes routes → acts → checkpoints, every write fenced by the
+/// tenure's token. A node event (replica exit) wakes it at once. A store outage pauses it (logged once);
+/// a refused (fenced) write means a newer leader exists: step down at once.
 /// </summary>
 internal sealed partial class ControlLoopService(
     ServeState state,
@@ -23,6 +26,8 @@ internal sealed partial class ControlLoopService(
     INodeClient nodes,
     RoutingTablePublisher publisher,
     ReplicaHealthTracker health,
+    ProxyHealthMonitor proxies,
+    LeaderState leader,
     IDeploymentResolver resolver,
     IOptions<ControllerOptions> options,
     TimeProvider time,
@@ -30,10 +35,10 @@ internal sealed partial class ControlLoopService(
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
     private string? _lastCheckpoint;
+    private long _recoveredToken;
 
-    /// <summary>Completes once recovery from the checkpoint is done (the API waits for it before changing state).</summary>
-    public Task Recovered => _recovered.Task;
-    private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>True once this tenure's recovery is done: config writes are safe.</summary>
+    public bool ReadyFor(long token) => token > 0 && Interlocked.Read(ref _recoveredToken) == token;
 
     public void Wake()
     {
@@ -42,21 +47,41 @@ internal sealed partial class ControlLoopService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await RecoverAsync(stoppingToken);
+        leader.BecameLeader += _ => Wake();
+        leader.SteppedDown += _ => Wake();
         var storeDown = false;
         var subscribed = false;
         while (!stoppingToken.IsCancellationRequested)
         {
+            var token = leader.Token;
             try
             {
-                if (!subscribed)
+                if (token == 0)
                 {
-                    await store.SubscribeEventsAsync(OnEvent);
-                    subscribed = true;
+                    if (Interlocked.Exchange(ref _recoveredToken, 0) != 0) Forget();
                 }
-                await TickAsync(stoppingToken);
+                else
+                {
+                    if (!subscribed)
+                    {
+                        await store.SubscribeEventsAsync(OnEvent);
+                        subscribed = true;
+                    }
+                    if (!ReadyFor(token))
+                    {
+                        Forget();
+                        await RecoverAsync(token, stoppingToken);
+                        Interlocked.Exchange(ref _recoveredToken, token);
+                    }
+                    await TickAsync(token, stoppingToken);
+                }
                 if (storeDown) Log.StoreBack(logger);
                 storeDown = false;
+            }
+            catch (FencedException ex)
+            {
+                leader.CountFencedWrite();
+                leader.StepDown(ex.Message);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
@@ -73,53 +98,62 @@ internal sealed partial class ControlLoopService(
         }
     }
 
+    private void Forget()
+    {
+        state.Clear();
+        publisher.Reset();
+        _lastCheckpoint = null;
+    }
+
     private void OnEvent(ClusterEvent evt)
     {
+        if (!leader.IsLeader) return;
         Log.NodeEvent(logger, evt.Kind, evt.NodeId, evt.ReplicaId, evt.Message);
         Wake();
     }
 
-    private async Task RecoverAsync(CancellationToken cancellationToken)
+    /// <summary>Reads the checkpoint: the applied config and where every replica ran (adopted, not restarted).</summary>
+    private async Task RecoverAsync(long token, CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested)
+        var configJson = await store.LoadConfigAsync(cancellationToken);
+        if (configJson is not null && JsonSerializer.Deserialize<ConfigCheckpoint>(configJson, SerializerOptions.Default) is { Config: { } doc } checkpoint)
         {
-            try
+            var result = ConfigValidator.Validate(doc, resolver);
+            if (result.IsValid)
             {
-                var configJson = await store.LoadConfigAsync(cancellationToken);
-                if (configJson is not null && JsonSerializer.Deserialize<ConfigCheckpoint>(configJson, SerializerOptions.Default) is { Config: { } doc } checkpoint)
-                {
-                    var result = ConfigValidator.Validate(doc, resolver);
-                    if (result.IsValid)
-                    {
-                        state.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
-                        var stateJson = await store.LoadStateAsync(cancellationToken);
-                        var replicas = stateJson is null ? [] : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Replicas ?? [];
-                        state.RestoreReplicas(replicas);
-                        Log.Recovered(logger, result.Config!.Applications.Count, replicas.Count);
-                    }
-                    else Log.CheckpointInvalid(logger, result.Summary);
-                }
-                _recovered.TrySetResult();
+                state.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
+                var stateJson = await store.LoadStateAsync(cancellationToken);
+                var replicas = stateJson is null ? [] : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Replicas ?? [];
+                state.RestoreReplicas(replicas);
+                Log.Recovered(logger, token, result.Config!.Applications.Count, replicas.Count);
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                Log.StorePaused(logger, ex.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), time, cancellationToken);
-            }
+            Log.CheckpointInvalid(logger, result.Summary);
         }
+        Log.RecoveredEmpty(logger, token);
     }
 
-    private async Task TickAsync(CancellationToken cancellationToken)
+    private async Task TickAsync(long token, CancellationToken cancellationToken)
     {
-        // 1. Observe: live nodes from the store, their replicas from each node.
-        var live = await store.GetLiveNodesAsync(cancellationToken);
+        // 1. Observe. A node is alive when its heartbeat is current OR its own API answers as the
+        //    registered incarnation: after a store outage heartbeats have lapsed, but that is no
+        //    reason to kill anything. Refused connections mean the process is gone.
+        var registered = await store.GetNodesAsync(cancellationToken);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(options.Value.NodeCallTimeout);
-        var listed = await Task.WhenAll(live.Select(n => nodes.ListReplicasAsync(n, cts.Token)));
-        foreach (var (node, result) in live.Zip(listed).Where(p => p.Second.Gone)) Log.NodeGone(logger, node.NodeId, node.Address);
-        var observation = new ClusterObservation(live.Zip(listed).Where(p => !p.Second.Gone)
-            .Select(p => new NodeObservation(p.First, p.Second.Replicas)).ToDictionary(o => o.Node.NodeId));
+        var listed = await Task.WhenAll(registered.Select(n => nodes.ListReplicasAsync(n.Registration, cts.Token)));
+        var observed = new Dictionary<string, NodeObservation>();
+        foreach (var ((node, heartbeat), result) in registered.Zip(listed))
+        {
+            if (result.Gone)
+            {
+                if (heartbeat) Log.NodeGone(logger, node.NodeId, node.Address);
+                continue;
+            }
+            if (heartbeat || result.Replicas is not null) observed[node.NodeId] = new NodeObservation(node, result.Replicas);
+        }
+        var observation = new ClusterObservation(observed);
+        await proxies.ProbeAsync(cancellationToken);
 
         // 2. Health: read finished checks, start due ones; replicas past the threshold are replaced.
         var now = time.GetUtcNow();
@@ -132,16 +166,20 @@ internal sealed partial class ControlLoopService(
 
         // 4. Publish routes before acting, so replicas leaving are out of every proxy's table first.
         var (timeout, routes) = state.BuildRoutes();
-        await publisher.PublishAsync(timeout, routes, cancellationToken);
+        await publisher.PublishAsync(timeout, routes, token, cancellationToken);
 
-        // 5. Act (idempotent calls; a failure is retried by a later tick).
-        await Task.WhenAll(actions.Select(a => ActAsync(a, cancellationToken)));
+        // 5. Act (idempotent calls; a failure is retried by a later tick) — only while still the leader.
+        if (actions.Count > 0)
+        {
+            if (!await store.IsTokenCurrentAsync(token, cancellationToken)) throw new FencedException(token);
+            await Task.WhenAll(actions.Select(a => ActAsync(a, cancellationToken)));
+        }
 
         // 6. Checkpoint placement when it changed.
         var checkpoint = JsonSerializer.Serialize(new StateCheckpoint(state.AllReplicas()), SerializerOptions.Default);
         if (checkpoint != _lastCheckpoint)
         {
-            await store.SaveStateAsync(checkpoint, cancellationToken);
+            await store.SaveStateAsync(checkpoint, token, cancellationToken);
             _lastCheckpoint = checkpoint;
         }
     }
@@ -169,13 +207,15 @@ internal sealed partial class ControlLoopService(
         public static partial void StoreBack(ILogger logger);
         [LoggerMessage(402, LogLevel.Error, "Control loop tick failed")]
         public static partial void TickFailed(ILogger logger, Exception ex);
-        [LoggerMessage(403, LogLevel.Information, "Recovered from checkpoint: {Applications} application(s), {Replicas} replica(s) to adopt")]
-        public static partial void Recovered(ILogger logger, int applications, int replicas);
+        [LoggerMessage(403, LogLevel.Warning, "Tenure {Token}: recovered from checkpoint: {Applications} application(s), {Replicas} replica(s) to adopt")]
+        public static partial void Recovered(ILogger logger, long token, int applications, int replicas);
         [LoggerMessage(404, LogLevel.Error, "The checkpointed config no longer validates ({Summary}); starting empty")]
         public static partial void CheckpointInvalid(ILogger logger, string summary);
-        [LoggerMessage(406, LogLevel.Warning, "Node {NodeId} refuses connections at {Address}: its process is gone")]
-        public static partial void NodeGone(ILogger logger, string nodeId, string address);
         [LoggerMessage(405, LogLevel.Information, "Node event {Kind} from {NodeId}: replica {ReplicaId} {Message}")]
         public static partial void NodeEvent(ILogger logger, string kind, string nodeId, string? replicaId, string? message);
+        [LoggerMessage(406, LogLevel.Warning, "Node {NodeId} refuses connections at {Address}: its process is gone")]
+        public static partial void NodeGone(ILogger logger, string nodeId, string address);
+        [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
+        public static partial void RecoveredEmpty(ILogger logger, long token);
     }
 }

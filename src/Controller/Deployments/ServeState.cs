@@ -25,6 +25,18 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         lock (_lock) return reader(_apps, _dead);
     }
 
+    /// <summary>Forgets everything (a controller that stops leading; the next tenure recovers from the checkpoint).</summary>
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _apps.Clear();
+            _dead.Clear();
+            Config = ServeDeployConfig.Empty;
+            ConfigDocument = null;
+        }
+    }
+
     /// <summary>Makes <paramref name="config"/> the target (declarative: apps left out are deleted).</summary>
     public void ApplyConfig(ServeDeployConfig config, JsonNode? document, DateTimeOffset now)
     {
@@ -176,7 +188,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     private void Scale(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
     {
-        var liveNodes = observation.Nodes.Values.Where(n => n.Replicas is not null).Select(n => n.Node.NodeId).ToList();
+        var liveNodes = observation.Nodes.Values.Where(n => n.Replicas is not null && !n.Node.Draining).Select(n => n.Node.NodeId).ToList();
+        var draining = observation.Nodes.Values.Where(n => n.Node.Draining).Select(n => n.Node.NodeId).ToHashSet();
         var totals = AllDeployments().SelectMany(d => d.Alive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
         foreach (var dep in AllDeployments())
         {
@@ -186,6 +199,9 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 foreach (var r in alive) BeginStop(dep, r, now, "deployment deleted");
                 continue;
             }
+            // A draining node's replicas leave the routes now and stop gracefully; replacements go elsewhere.
+            foreach (var r in alive.Where(r => draining.Contains(r.NodeId))) BeginStop(dep, r, now, $"node {r.NodeId} is draining");
+            alive.RemoveAll(r => draining.Contains(r.NodeId));
             var target = dep.Spec.NumReplicas;
             if (alive.Count < target && !dep.Failed)
             {

@@ -5,6 +5,9 @@ using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
 using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
+using ServeAspire.Controller.Leadership;
+using System.Net;
+using System.Net.Sockets;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Runtime;
@@ -17,7 +20,24 @@ internal static class Extensions
     public static void AddControllerServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<ControllerOptions>().BindConfiguration(ControllerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        builder.WebHost.UseUrls(builder.Configuration[$"{ControllerOptions.Section}:Url"] ?? new ControllerOptions().Url);
+        var publicUrl = builder.Configuration[$"{ControllerOptions.Section}:Url"] ?? new ControllerOptions().Url;
+        var internalUrl = builder.Configuration[$"{ControllerOptions.Section}:InternalUrl"];
+        builder.WebHost.UseUrls(internalUrl is null ? [publicUrl] : [publicUrl, internalUrl]);
+        // Every controller instance binds the public API port with SO_REUSEPORT: the kernel spreads
+        // connections over the live instances, and when one dies the others keep the port answering.
+        var publicPort = new Uri(publicUrl).Port;
+        builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = endpoint =>
+        {
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (endpoint is IPEndPoint ip && ip.Port == publicPort && internalUrl is not null)
+                socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
+            socket.Bind(endpoint);
+            return socket;
+        });
+        builder.Services.AddSingleton(new LeaderState { InternalAddress = (internalUrl ?? publicUrl).TrimEnd('/') });
+        builder.Services.AddHostedService<LeaderElectionService>();
+        builder.Services.AddSingleton<ProxyHealthMonitor>();
+        builder.Services.AddHttpForwarder();
         builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
@@ -52,6 +72,9 @@ internal static class Extensions
             o.Retry.Delay = TimeSpan.FromMilliseconds(100);
         });
     }
+
+    private const int SolSocket = 1;    // SOL_SOCKET on Linux
+    private const int SoReusePort = 15; // SO_REUSEPORT on Linux
 
     /// <summary>Short random replica ids, like Ray's (e.g. <c>oMhRlb</c>).</summary>
     private static string NewReplicaId()

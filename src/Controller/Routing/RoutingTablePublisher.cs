@@ -14,15 +14,18 @@ public sealed class RoutingTablePublisher(IClusterStore store)
     public RoutingTable? Last => _last;
 
     /// <returns>The table now published (the previous one when nothing changed).</returns>
-    public async Task<RoutingTable> PublishAsync(double? requestTimeoutS, IReadOnlyList<RouteEntry> routes, CancellationToken cancellationToken)
+    public async Task<RoutingTable> PublishAsync(double? requestTimeoutS, IReadOnlyList<RouteEntry> routes, long token, CancellationToken cancellationToken)
     {
         _last ??= await store.LoadRoutesAsync(cancellationToken) ?? RoutingTable.Empty;
         var next = Next(_last, requestTimeoutS, routes);
         if (ReferenceEquals(next, _last)) return _last;
-        await store.PublishRoutesAsync(next, cancellationToken);
+        await store.PublishRoutesAsync(next, token, cancellationToken);
         _last = next;
         return next;
     }
+
+    /// <summary>Forgets the last table (a new tenure re-reads the stored one).</summary>
+    public void Reset() => _last = null;
 
     /// <summary>The table to publish after <paramref name="previous"/>: itself when the routes are the same.</summary>
     public static RoutingTable Next(RoutingTable previous, double? requestTimeoutS, IReadOnlyList<RouteEntry> routes)

@@ -27,6 +27,7 @@ internal sealed partial class ReplicaForwarder
     private readonly ProxyMetrics _metrics;
     private readonly ProxyOptions _options;
     private readonly ILogger<ReplicaForwarder> _logger;
+    private readonly ProxyLifecycle _lifecycle;
     private readonly ResiliencePipeline<Attempt> _retry;
     private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
     {
@@ -40,8 +41,9 @@ internal sealed partial class ReplicaForwarder
     });
 
     public ReplicaForwarder(RoutingTableState state, RouterRegistry routers, IHttpForwarder forwarder, ProxyMetrics metrics,
-        IOptions<ProxyOptions> options, ILogger<ReplicaForwarder> logger)
+        IOptions<ProxyOptions> options, ProxyLifecycle lifecycle, ILogger<ReplicaForwarder> logger)
     {
+        _lifecycle = lifecycle;
         _state = state;
         _routers = routers;
         _forwarder = forwarder;
@@ -64,6 +66,13 @@ internal sealed partial class ReplicaForwarder
     private sealed record Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable);
 
     public async Task HandleAsync(HttpContext context)
+    {
+        _lifecycle.RequestStarted();
+        try { await ForwardAsync(context); }
+        finally { _lifecycle.RequestEnded(); }
+    }
+
+    private async Task ForwardAsync(HttpContext context)
     {
         var snapshot = _state.Current;
         if (!snapshot.Loaded)

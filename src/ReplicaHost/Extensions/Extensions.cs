@@ -22,6 +22,6 @@ internal static class Extensions
         builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         // Replicas get their whole graceful budget when the node is asked to stop.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
     }
 }

@@ -38,17 +38,13 @@ internal sealed partial class NodeHeartbeatService(
         var opts = options.Value;
         Log.NodeStarted(logger, opts.Id, identity.InstanceId, identity.Address);
 
-        var registration = new NodeRegistration(opts.Id, identity.InstanceId, identity.Address, Environment.ProcessId, _startedAt);
-        var json = JsonSerializer.Serialize(registration, SerializerOptions.Default);
         using var timer = new PeriodicTimer(opts.HeartbeatInterval, time);
         var failing = false;
         do
         {
             try
             {
-                var db = redis.GetDatabase();
-                await db.HashSetAsync(keys.Nodes, opts.Id, json);
-                await db.StringSetAsync(keys.NodeHeartbeat(opts.Id), identity.InstanceId, opts.HeartbeatTtl);
+                await RegisterAsync();
                 if (failing) Log.HeartbeatRestored(logger, opts.Id);
                 failing = false;
             }
@@ -67,10 +63,44 @@ internal sealed partial class NodeHeartbeatService(
         catch (OperationCanceledException) { return false; }
     }
 
+    private async Task RegisterAsync()
+    {
+        var opts = options.Value;
+        var registration = new NodeRegistration(opts.Id, identity.InstanceId, identity.Address!, Environment.ProcessId, _startedAt, identity.Draining);
+        var db = redis.GetDatabase();
+        await db.HashSetAsync(keys.Nodes, opts.Id, JsonSerializer.Serialize(registration, SerializerOptions.Default));
+        await db.StringSetAsync(keys.NodeHeartbeat(opts.Id), identity.InstanceId, opts.HeartbeatTtl);
+    }
+
+    /// <summary>
+    /// SIGTERM drains: the node announces it, the controller moves its replicas out of the routing table
+    /// and stops them gracefully (placing replacements elsewhere); what is left after the drain timeout is
+    /// stopped here.
+    /// </summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
+        identity.Draining = true;
         Log.NodeStopping(logger, options.Value.Id);
+        if (identity.Address is not null)
+        {
+            try
+            {
+                await RegisterAsync();
+                using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                drain.CancelAfter(options.Value.DrainTimeout);
+                // Only a leading controller can move replicas away: without one (whole cluster stopping), don't wait.
+                while (supervisor.AliveCount > 0 && !drain.IsCancellationRequested && await redis.GetDatabase().KeyExistsAsync(keys.LeaderLease))
+                {
+                    await RegisterAsync(); // keep the heartbeat while draining
+                    try { await Task.Delay(TimeSpan.FromMilliseconds(250), time, drain.Token); } catch (OperationCanceledException) { }
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                Log.HeartbeatFailed(logger, options.Value.Id, ex.Message); // no controller to hand over to: stop them ourselves
+            }
+        }
+        await base.StopAsync(cancellationToken);
         await supervisor.StopAllAsync(cancellationToken);
         try
         {
@@ -93,7 +123,7 @@ internal sealed partial class NodeHeartbeatService(
         [LoggerMessage(122, LogLevel.Information, "Node {NodeId} reaches the store again")]
         public static partial void HeartbeatRestored(ILogger logger, string nodeId);
 
-        [LoggerMessage(123, LogLevel.Information, "Node {NodeId} stopping: stopping its replicas")]
+        [LoggerMessage(123, LogLevel.Information, "Node {NodeId} stopping: draining its replicas")]
         public static partial void NodeStopping(ILogger logger, string nodeId);
     }
 }

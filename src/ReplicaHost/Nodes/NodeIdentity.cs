@@ -5,4 +5,5 @@ internal sealed class NodeIdentity
 {
     public string InstanceId { get; } = Guid.NewGuid().ToString("N")[..12];
     public string? Address { get; set; }
+    public volatile bool Draining;
 }

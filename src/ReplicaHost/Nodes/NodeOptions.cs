@@ -21,6 +21,9 @@ public sealed class NodeOptions
     /// <summary>How long a registration lives without a heartbeat before the controller treats the node as dead.</summary>
     public TimeSpan HeartbeatTtl { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>On SIGTERM, how long the node waits for the controller to move its replicas away before stopping them itself.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
     /// <summary>How long exited replicas stay listed so the controller sees why they exited.</summary>
     public TimeSpan DeadReplicaRetention { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -29,7 +29,7 @@ internal sealed partial class ReplicaSupervisor(
     {
         lock (_startLock)
         {
-            if (_shuttingDown) throw new InvalidOperationException("node is shutting down");
+            if (_shuttingDown || identity.Draining) throw new InvalidOperationException("node is draining");
             if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
             var replica = ReplicaProcess.Start(request, options.Value.Id, logger, time);
             replica.OnExit += OnReplicaExit;
@@ -46,6 +46,8 @@ internal sealed partial class ReplicaSupervisor(
         _ = Task.Run(() => replica.StopAsync(timeout, CancellationToken.None));
         return true;
     }
+
+    public int AliveCount => _replicas.Values.Count(r => r.State != ReplicaProcessState.DEAD);
 
     public NodeReplicasResponse List()
     {

@@ -3,7 +3,7 @@ namespace ServeAspire.Model;
 // Contracts the services exchange (over HTTP and through Redis). JSON, snake_case (SerializerOptions.Default).
 
 /// <summary>A node agent's registration in the store, refreshed by its heartbeat.</summary>
-public sealed record NodeRegistration(string NodeId, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt);
+public sealed record NodeRegistration(string NodeId, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining = false);
 
 /// <summary>A proxy's registration in the store, refreshed by its heartbeat.</summary>
 public sealed record ProxyRegistration(string Name, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining);

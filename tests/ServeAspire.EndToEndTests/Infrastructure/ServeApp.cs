@@ -29,6 +29,9 @@ public sealed class ServeApp : IAsyncDisposable
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(15) };
     public Uri Controller { get; } = new($"http://127.0.0.1:{ControllerPort}");
     public Uri Proxy(int i) => new($"http://127.0.0.1:{ProxyBasePort + i}");
+    /// <summary>Controller instance i's own address (the shared API port reaches either).</summary>
+    public Uri ControllerInstance(int i) => new($"http://127.0.0.1:{ControllerPort + 1 + i}");
+    public DistributedApplication Aspire => _app;
     public Stopwatch SinceStart { get; }
 
     private ServeApp(DistributedApplication app, string stateDir, Stopwatch sinceStart)
@@ -62,7 +65,7 @@ public sealed class ServeApp : IAsyncDisposable
         {
             await app.StartAsync(ct);
             // Healthy proxies have a routing table: from here on a client's request has somewhere to go.
-            foreach (var resource in new[] { "controller", "proxy-0", "proxy-1" })
+            foreach (var resource in new[] { "controller-0", "controller-1", "proxy-0", "proxy-1" })
                 await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
         }
         catch

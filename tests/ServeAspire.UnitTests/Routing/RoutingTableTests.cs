@@ -32,10 +32,10 @@ public sealed class RoutingTableTests
     {
         var store = new FakeStore { Stored = new RoutingTable(41, null, [Route("/", "a")]) };
         var publisher = new RoutingTablePublisher(store);
-        var same = await publisher.PublishAsync(null, [Route("/", "a")], CancellationToken.None);
+        var same = await publisher.PublishAsync(null, [Route("/", "a")], 1, CancellationToken.None);
         Assert.Equal(41, same.Version);
         Assert.Equal(0, store.Publishes);
-        var next = await publisher.PublishAsync(null, [Route("/", "b")], CancellationToken.None);
+        var next = await publisher.PublishAsync(null, [Route("/", "b")], 1, CancellationToken.None);
         Assert.Equal(42, next.Version);
         Assert.Equal(1, store.Publishes);
     }
@@ -79,7 +79,7 @@ public sealed class RoutingTableTests
         public RoutingTable? Stored;
         public int Publishes;
         public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Stored);
-        public Task PublishRoutesAsync(RoutingTable table, CancellationToken cancellationToken)
+        public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken)
         {
             Stored = table;
             Publishes++;
@@ -89,9 +89,14 @@ public sealed class RoutingTableTests
         public Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task SaveConfigAsync(string checkpoint, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<string?> LoadStateAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task SaveStateAsync(string checkpoint, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) => throw new NotSupportedException();
+        public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ServeAspire.Controller.Leadership.LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Options;
+
+namespace ServeAspire.Proxy;
+
+/// <summary>
+/// SIGTERM drains the proxy (Ray's DRAINING proxy, a Kubernetes preStop): <c>/-/healthz</c> turns
+/// 503 "This node is being drained." while the proxy keeps serving for <see cref="ProxyOptions.DrainPeriod"/>
+/// (so load balancers stop sending), then in-flight requests finish (bounded by
+/// <see cref="ProxyOptions.DrainTimeout"/>) before Kestrel stops. Registered after the other hosted
+/// services so it stops first, while the server still listens.
+/// </summary>
+internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOptions<ProxyOptions> options, TimeProvider time, ILogger<DrainCoordinator> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        lifecycle.Draining = true;
+        Log.Draining(logger, o.Name, o.DrainPeriod.TotalSeconds, lifecycle.InFlight);
+        try
+        {
+            await Task.Delay(o.DrainPeriod, time, cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(o.DrainTimeout);
+            while (lifecycle.InFlight > 0 && !timeout.IsCancellationRequested)
+                await Task.Delay(TimeSpan.FromMilliseconds(50), time, timeout.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        catch (OperationCanceledException) { }
+        Log.Drained(logger, o.Name, lifecycle.InFlight);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(230, LogLevel.Warning, "Proxy {Proxy} draining: healthz now 503, serving {DrainS} s more, {InFlight} request(s) in flight")]
+        public static partial void Draining(ILogger logger, string proxy, double drainS, long inFlight);
+        [LoggerMessage(231, LogLevel.Warning, "Proxy {Proxy} drained ({InFlight} request(s) still in flight); stopping")]
+        public static partial void Drained(ILogger logger, string proxy, long inFlight);
+    }
+}
