@@ -53,6 +53,6 @@ for (var i = 0; i < serve.Nodes; i++)
 }
 
 if (serve.RestartPolicy)
-    builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable));
+    builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable, TimeSpan.FromSeconds(serve.RestartDelaySeconds)));
 
 builder.Build().Run();

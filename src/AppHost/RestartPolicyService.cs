@@ -16,7 +16,8 @@ internal sealed partial class RestartPolicyService(
     IServiceProvider services,
     IHostApplicationLifetime lifetime,
     ILogger<RestartPolicyService> logger,
-    IReadOnlySet<string> watched) : BackgroundService
+    IReadOnlySet<string> watched,
+    TimeSpan firstDelay) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan StableAfter = TimeSpan.FromSeconds(60);
@@ -26,7 +27,7 @@ internal sealed partial class RestartPolicyService(
         public string? LastState;
         public bool StopRequested;
         public DateTimeOffset RunningSince;
-        public TimeSpan Backoff = TimeSpan.FromSeconds(1);
+        public TimeSpan Backoff;
         public int Restarts;
     }
 
@@ -42,7 +43,7 @@ internal sealed partial class RestartPolicyService(
             {
                 if (!watched.Contains(evt.Resource.Name)) continue;
                 var state = evt.Snapshot.State?.Text;
-                var t = _tracked.GetOrAdd(evt.ResourceId, _ => new Tracked());
+                var t = _tracked.GetOrAdd(evt.ResourceId, _ => new Tracked { Backoff = firstDelay });
                 var previous = t.LastState;
                 if (state == previous) continue;
                 t.LastState = state;
@@ -50,14 +51,14 @@ internal sealed partial class RestartPolicyService(
                 if (state == KnownResourceStates.Stopping) t.StopRequested = true;
                 else if (state == KnownResourceStates.Running)
                 {
-                    if (DateTimeOffset.UtcNow - t.RunningSince > StableAfter) t.Backoff = TimeSpan.FromSeconds(1);
+                    if (DateTimeOffset.UtcNow - t.RunningSince > StableAfter) t.Backoff = firstDelay;
                     t.RunningSince = DateTimeOffset.UtcNow;
                     t.StopRequested = false;
                 }
                 else if (IsExit(state) && previous is not null && !IsExit(previous) && !t.StopRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
                 {
                     var delay = t.Backoff;
-                    t.Backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, t.Backoff.Ticks * 2));
+                    t.Backoff = TimeSpan.FromTicks(Math.Max(firstDelay.Ticks, Math.Min(MaxBackoff.Ticks, t.Backoff.Ticks * 2)));
                     t.Restarts++;
                     Log.Restarting(logger, evt.Resource.Name, state!, evt.Snapshot.ExitCode, delay.TotalSeconds, t.Restarts);
                     _ = RestartAsync(commands, evt.ResourceId, evt.Resource.Name, delay, stoppingToken);

@@ -16,6 +16,8 @@ internal sealed class ServeOptions
     public int Controllers { get; set; } = 2;
     /// <summary>Restart a controller, proxy, node or redis that exits unexpectedly (Kubernetes' restartPolicy: Always).</summary>
     public bool RestartPolicy { get; set; } = true;
+    /// <summary>First restart delay (doubles per crash up to 30 s).</summary>
+    public double RestartDelaySeconds { get; set; } = 1;
     public int Nodes { get; set; } = 3;
     /// <summary>Where Redis keeps its AOF and config; survives AppHost restarts. Default: &lt;repo&gt;/.state.</summary>
     public string StateDir { get; set; } = "";
@@ -37,6 +39,7 @@ internal sealed class ServeOptions
         o.Proxies = Int(nameof(Proxies), o.Proxies);
         o.Controllers = Int(nameof(Controllers), o.Controllers);
         o.RestartPolicy = !bool.TryParse(s[nameof(RestartPolicy)], out var restart) || restart;
+        o.RestartDelaySeconds = double.TryParse(s[nameof(RestartDelaySeconds)], System.Globalization.CultureInfo.InvariantCulture, out var delay) ? delay : o.RestartDelaySeconds;
         o.Nodes = Int(nameof(Nodes), o.Nodes);
         o.StateDir = s[nameof(StateDir)] ?? "";
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";

@@ -32,6 +32,40 @@ public sealed class ServeApp : IAsyncDisposable
     /// <summary>Controller instance i's own address (the shared API port reaches either).</summary>
     public Uri ControllerInstance(int i) => new($"http://127.0.0.1:{ControllerPort + 1 + i}");
     public DistributedApplication Aspire => _app;
+    public string StateDir => _stateDir;
+
+    /// <summary>Each controller instance's view of itself (null when it does not answer).</summary>
+    public async Task<JsonNode?> ControllerStatusAsync(int i)
+    {
+        try { return JsonNode.Parse(await Http.GetStringAsync(new Uri(ControllerInstance(i), "/api/controller/status"))); }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return null; }
+    }
+
+    /// <summary>Which controller instance leads now, with its PID (waits for one).</summary>
+    public async Task<(int Index, int Pid)> LeaderAsync(TimeSpan timeout)
+    {
+        var found = await WaitUntilAsync(async () =>
+        {
+            for (var i = 0; i < 2; i++)
+                if (await ControllerStatusAsync(i) is { } s && s["is_leader"]!.GetValue<bool>() && s["recovered"]!.GetValue<bool>())
+                    return (i, s["pid"]!.GetValue<int>());
+            return (-1, 0);
+        }, r => r.Item1 >= 0, timeout, "a leading controller");
+        return found;
+    }
+
+    /// <summary>Runs redis-cli against this app's redis (password from its config file).</summary>
+    public async Task<string> RedisAsync(params string[] args)
+    {
+        var conf = await File.ReadAllTextAsync(Path.Combine(_stateDir, "redis.conf"));
+        var password = conf.Split('\n').First(l => l.StartsWith("requirepass")).Split('"')[1];
+        var psi = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-p", RedisPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", "-a", password }.Concat(args)) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return output.TrimEnd();
+    }
     public Stopwatch SinceStart { get; }
 
     private ServeApp(DistributedApplication app, string stateDir, Stopwatch sinceStart)
@@ -41,14 +75,17 @@ public sealed class ServeApp : IAsyncDisposable
         SinceStart = sinceStart;
     }
 
-    public static async Task<ServeApp> StartAsync(CancellationToken ct = default)
+    public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
+
+    /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
+    public static async Task<ServeApp> StartAsync(string[] extraArgs, CancellationToken ct = default)
     {
         var sinceStart = Stopwatch.StartNew();
         var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
         string[] args =
         [
             $"Serve:RedisPort={RedisPort}", $"Serve:ControllerPort={ControllerPort}", $"Serve:ProxyBasePort={ProxyBasePort}",
-            $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e",
+            $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e", .. extraArgs,
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(args, ct);
         builder.Services.AddLogging(l => l
