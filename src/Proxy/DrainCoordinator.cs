@@ -6,14 +6,18 @@ namespace ServeAspire.Proxy;
 /// SIGTERM drains the proxy (Ray's DRAINING proxy, a Kubernetes preStop): <c>/-/healthz</c> turns
 /// 503 "This node is being drained." while the proxy keeps serving for <see cref="ProxyOptions.DrainPeriod"/>
 /// (so load balancers stop sending), then in-flight requests finish (bounded by
-/// <see cref="ProxyOptions.DrainTimeout"/>) before Kestrel stops. Registered after the other hosted
-/// services so it stops first, while the server still listens.
+/// <see cref="ProxyOptions.DrainTimeout"/>) before Kestrel stops. It drains in the host's
+/// "stopping" phase, which runs before any hosted service (the web server included) is stopped.
 /// </summary>
-internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOptions<ProxyOptions> options, TimeProvider time, ILogger<DrainCoordinator> logger) : IHostedService
+internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOptions<ProxyOptions> options, TimeProvider time, ILogger<DrainCoordinator> logger) : IHostedLifecycleService
 {
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
         lifecycle.Draining = true;

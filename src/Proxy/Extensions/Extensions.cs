@@ -25,7 +25,7 @@ internal static class Extensions
         builder.Services.AddHttpForwarder();
         builder.Services.AddHostedService<RoutingTableClient>();
         builder.Services.AddHostedService<ProxyHeartbeatService>();
-        builder.Services.AddHostedService<DrainCoordinator>(); // last: stops first, while Kestrel still serves
+        builder.Services.AddHostedService<DrainCoordinator>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
     }
 }

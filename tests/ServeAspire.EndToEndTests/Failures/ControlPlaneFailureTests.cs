@@ -190,8 +190,9 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         var report = await load.StopAsync();
 
         var inFlightAtSigterm = report.Samples.Where(s => s.StartedAt < sigtermAt).ToList();
-        output.WriteLine($"proxy SIGTERM: {inFlightAtSigterm.Count} requests started before it, {inFlightAtSigterm.Count(s => !s.Ok)} failed; healthz: {string.Join(" → ", healthz.Select(h => h.Answer).Distinct())}");
-        output.WriteLine(report.Line("proxy SIGTERM (drain; requests started before it)", 0));
+        var exitedAfter = (healthz[^1].At - (clock.Elapsed - (load.Elapsed - sigtermAt))).TotalSeconds;
+        output.WriteLine($"proxy SIGTERM: {inFlightAtSigterm.Count} requests started before it, {inFlightAtSigterm.Count(s => !s.Ok)} failed; healthz: {string.Join(" → ", healthz.Select(h => h.Answer).Distinct())}; port closed {exitedAfter:F1} s after SIGTERM");
+        output.WriteLine(report.Only(s => s.StartedAt < sigtermAt).Line("proxy SIGTERM drain (requests started before it; s = SIGTERM to exit)", exitedAfter));
         Assert.True(inFlightAtSigterm.Count >= 50, "too little load before the SIGTERM");
         Assert.All(inFlightAtSigterm, s => Assert.True(s.Ok, $"a request in flight at SIGTERM failed: {s.Error}"));
         var firstDrained = healthz.FindIndex(h => h.Answer == "503 This node is being drained.");

@@ -107,6 +107,16 @@ public sealed record LoadReport(IReadOnlyList<LoadGenerator.Sample> Samples, int
 {
     public double RequestsPerSecond => Duration.TotalSeconds > 0 ? Sent / Duration.TotalSeconds : 0;
 
+    /// <summary>The same report restricted to some requests (e.g. those in flight when the fault hit).</summary>
+    public LoadReport Only(Func<LoadGenerator.Sample, bool> keep)
+    {
+        var kept = Samples.Where(keep).ToList();
+        var duration = kept.Count == 0 ? TimeSpan.Zero : kept.Max(s => s.StartedAt) - kept.Min(s => s.StartedAt);
+        var sorted = kept.Select(s => s.Ms).Order().ToArray();
+        var p99 = sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(0.99 * sorted.Length) - 1)];
+        return new LoadReport(kept, kept.Count, kept.Count(s => !s.Ok), duration, p99, FaultAt);
+    }
+
     public string FailureSummary => string.Join("; ", Samples.Where(s => !s.Ok).GroupBy(s => s.Error).Select(g => $"{g.Count()}× {g.Key}").Take(5));
 
     /// <summary>
