@@ -186,11 +186,12 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         Process.Start("kill", ["-TERM", proxyPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
         load.MarkFault();
         var sigtermAt = load.Elapsed;
+        var sigtermOnClock = clock.Elapsed;
         await watch;
         var report = await load.StopAsync();
 
         var inFlightAtSigterm = report.Samples.Where(s => s.StartedAt < sigtermAt).ToList();
-        var exitedAfter = (healthz[^1].At - (clock.Elapsed - (load.Elapsed - sigtermAt))).TotalSeconds;
+        var exitedAfter = (healthz[^1].At - sigtermOnClock).TotalSeconds;
         output.WriteLine($"proxy SIGTERM: {inFlightAtSigterm.Count} requests started before it, {inFlightAtSigterm.Count(s => !s.Ok)} failed; healthz: {string.Join(" → ", healthz.Select(h => h.Answer).Distinct())}; port closed {exitedAfter:F1} s after SIGTERM");
         output.WriteLine(report.Only(s => s.StartedAt < sigtermAt).Line("proxy SIGTERM drain (requests started before it; s = SIGTERM to exit)", exitedAfter));
         Assert.True(inFlightAtSigterm.Count >= 50, "too little load before the SIGTERM");
