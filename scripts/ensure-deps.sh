@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what ServeAspire needs on a fresh machine (Debian): redis-server, and checks the .NET SDK.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -12,3 +14,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # A distribution-started redis on 6379 would clash with ours; we run our own, never the system service.
 command -v dotnet >/dev/null 2>&1 || { echo "the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
+# The Kubernetes schema validator used by the tests (npm package kubernetes-models).
+if [ ! -d tests/k8s-validate/node_modules/kubernetes-models ]; then
+  (cd tests/k8s-validate && npm ci --no-audit --no-fund --silent)
+fi

@@ -1,7 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
 using ServeAspire.AppHost;
+using ServeAspire.AppHost.Kubernetes;
 
-var builder = DistributedApplication.CreateBuilder(args);
+// `publish-k8s` options are ours, not configuration: keep them away from the builder.
+var publishK8s = args.Length > 0 && args[0] == "publish-k8s";
+var builder = DistributedApplication.CreateBuilder(publishK8s ? [] : args);
 var serve = ServeOptions.From(builder.Configuration);
 var restartable = new HashSet<string>();
 var controllers = new List<IResourceBuilder<ProjectResource>>();
@@ -52,7 +55,13 @@ for (var i = 0; i < serve.Nodes; i++)
     restartable.Add(name);
 }
 
+// `publish-k8s --output DIR [options]`: write Kubernetes manifests from this app model instead of running it.
+if (publishK8s)
+    return KubernetesPublisher.Run(builder, serve, args[1..]);
+builder.AddKubernetesPublishStep(serve);
+
 if (serve.RestartPolicy)
     builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable, TimeSpan.FromSeconds(serve.RestartDelaySeconds)));
 
 builder.Build().Run();
+return 0;

@@ -70,9 +70,7 @@ internal static class ServeResourceExtensions
     public static void AddServeConfigDeployment(this IDistributedApplicationBuilder builder, ServeOptions serve, IEnumerable<IResourceBuilder<ProjectResource>> controllers)
     {
         if (!serve.ApplyConfigOnStart) return;
-        var file = string.IsNullOrEmpty(serve.ConfigFile)
-            ? Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..", "samples", "serve.yaml"))
-            : Path.GetFullPath(serve.ConfigFile, builder.AppHostDirectory);
+        var file = DefaultServeConfig(builder, serve);
         var applied = 0;
         foreach (var controller in controllers)
             builder.Eventing.Subscribe<ResourceReadyEvent>(controller.Resource, async (e, ct) =>
@@ -105,6 +103,12 @@ internal static class ServeResourceExtensions
                 }
             });
     }
+
+    /// <summary>The Serve config the AppHost applies (and the manifests carry): Serve:ConfigFile, else samples/serve.yaml.</summary>
+    public static string DefaultServeConfig(IDistributedApplicationBuilder builder, ServeOptions serve) =>
+        string.IsNullOrEmpty(serve.ConfigFile)
+            ? Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..", "samples", "serve.yaml"))
+            : Path.GetFullPath(serve.ConfigFile, builder.AppHostDirectory);
 
     private static string ResolveStateDir(IDistributedApplicationBuilder builder, ServeOptions serve) =>
         Path.GetFullPath(string.IsNullOrEmpty(serve.StateDir)

@@ -35,6 +35,12 @@ public sealed class ControllerOptions
     /// </summary>
     public TimeSpan RouteWithdrawDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// A Serve config applied when a leader finds no checkpoint (KubeRay's serveConfigV2: in Kubernetes
+    /// a ConfigMap mounted into the controller pods). Later changes come through the REST API.
+    /// </summary>
+    public string? ServeConfigFile { get; set; }
+
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
 }

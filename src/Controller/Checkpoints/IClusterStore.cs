@@ -29,6 +29,8 @@ public interface IClusterStore
     /// <summary>Stores the table and announces its version on the routes channel.</summary>
     /// <exception cref="FencedException">the token is stale.</exception>
     Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken);
+    /// <summary>The newest fencing token ever issued (0: no controller has ever led this cluster).</summary>
+    Task<long> CurrentTokenAsync(CancellationToken cancellationToken);
     /// <summary>Checks that <paramref name="token"/> is still current (before acting on nodes).</summary>
     Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken);
     /// <summary>Calls <paramref name="onEvent"/> for each node event (replica exits).</summary>

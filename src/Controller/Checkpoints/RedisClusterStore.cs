@@ -83,6 +83,12 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken) =>
         FencedSetAsync(keys.Routes, JsonSerializer.Serialize(table, SerializerOptions.Default), token, keys.RoutesChannel, table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
+    public async Task<long> CurrentTokenAsync(CancellationToken cancellationToken)
+    {
+        var current = await Db.StringGetAsync(keys.FencingCounter);
+        return current.HasValue ? (long)current : 0;
+    }
+
     public async Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken)
     {
         var current = await Db.StringGetAsync(keys.FencingCounter);

@@ -50,6 +50,7 @@ internal sealed partial class ControlLoopService(
         leader.BecameLeader += _ => Wake();
         leader.SteppedDown += _ => Wake();
         var storeDown = false;
+        var outageTicks = 0;
         var subscribed = false;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -93,7 +94,10 @@ internal sealed partial class ControlLoopService(
                 // One bad tick must never stop the loop.
                 Log.TickFailed(logger, ex);
             }
-            try { await _wake.WaitAsync(options.Value.TickInterval, stoppingToken); }
+            // Back off while the store is away (1, 2, 4 s, at most 5 s); a node event or leadership change still wakes us.
+            outageTicks = storeDown ? outageTicks + 1 : 0;
+            var wait = storeDown ? TimeSpan.FromSeconds(Math.Min(5, Math.Pow(2, outageTicks - 1))) : options.Value.TickInterval;
+            try { await _wake.WaitAsync(wait, stoppingToken); }
             catch (OperationCanceledException) { break; }
         }
     }
@@ -131,6 +135,21 @@ internal sealed partial class ControlLoopService(
             Log.CheckpointInvalid(logger, result.Summary);
         }
         Log.RecoveredEmpty(logger, token);
+        if (options.Value.ServeConfigFile is { Length: > 0 } file && File.Exists(file))
+        {
+            var text = await File.ReadAllTextAsync(file, cancellationToken);
+            var document = ConfigDocument.Parse(text, out var parseError);
+            var initial = parseError is null ? ConfigValidator.Validate(document, resolver) : new ConfigValidationResult(null, [parseError], []);
+            if (!initial.IsValid)
+            {
+                Log.InitialConfigInvalid(logger, file, initial.Summary);
+                return;
+            }
+            var now = time.GetUtcNow();
+            await store.SaveConfigAsync(JsonSerializer.Serialize(new ConfigCheckpoint(now, document), SerializerOptions.Default), token, cancellationToken);
+            state.ApplyConfig(initial.Config!, document, now);
+            Log.InitialConfigApplied(logger, file, initial.Config!.Applications.Count);
+        }
     }
 
     private async Task TickAsync(long token, CancellationToken cancellationToken)
@@ -215,6 +234,10 @@ internal sealed partial class ControlLoopService(
         public static partial void NodeEvent(ILogger logger, string kind, string nodeId, string? replicaId, string? message);
         [LoggerMessage(406, LogLevel.Warning, "Node {NodeId} refuses connections at {Address}: its process is gone")]
         public static partial void NodeGone(ILogger logger, string nodeId, string address);
+        [LoggerMessage(408, LogLevel.Error, "Initial Serve config {File} is invalid: {Summary}")]
+        public static partial void InitialConfigInvalid(ILogger logger, string file, string summary);
+        [LoggerMessage(409, LogLevel.Information, "Applied the initial Serve config {File}: {Applications} application(s)")]
+        public static partial void InitialConfigApplied(ILogger logger, string file, int applications);
         [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
         public static partial void RecoveredEmpty(ILogger logger, long token);
     }

@@ -18,6 +18,7 @@ internal sealed partial class LeaderElectionService(
     ILogger<LeaderElectionService> logger) : BackgroundService
 {
     private DateTimeOffset _lastRenewal;
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -35,8 +36,10 @@ internal sealed partial class LeaderElectionService(
                     if (await store.RenewLeaseAsync(leader.InstanceId, leader.Token, o.LeaseTtl, stoppingToken)) _lastRenewal = time.GetUtcNow();
                     else leader.StepDown("the lease is held by another instance or expired");
                 }
-                else
+                else if (time.GetUtcNow() - _startedAt >= o.LeaseTtl || await store.CurrentTokenAsync(stoppingToken) == 0)
                 {
+                    // A freshly (re)started instance lets a running standby take over first: it only
+                    // competes after one lease TTL, unless no controller has ever led this cluster.
                     var token = await store.AcquireLeaseAsync(leader.InstanceId, leader.InternalAddress, o.LeaseTtl, stoppingToken);
                     if (token > 0)
                     {

@@ -16,6 +16,9 @@ public sealed class NodeOptions
     /// <summary>Cluster name: the Redis key namespace shared by all components of one cluster.</summary>
     [Required] public string Cluster { get; set; } = "default";
 
+    /// <summary>Address replicas listen on (each on a free port): loopback locally, the pod IP in Kubernetes so proxies in other pods reach them.</summary>
+    [Required] public string ReplicaBindAddress { get; set; } = "127.0.0.1";
+
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a registration lives without a heartbeat before the controller treats the node as dead.</summary>

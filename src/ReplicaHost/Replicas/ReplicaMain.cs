@@ -20,7 +20,7 @@ internal static partial class ReplicaMain
         WatchParent();
 
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls($"http://{opts.Bind}:0");
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(opts.GracefulShutdownTimeoutS));
         builder.AddServiceDefaults();
@@ -146,7 +146,7 @@ internal static partial class ReplicaMain
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetParentPid();
 
-    private sealed record Options(string ReplicaId, string Application, string Deployment, string ImportPath, string NodeId, double GracefulShutdownTimeoutS);
+    private sealed record Options(string ReplicaId, string Application, string Deployment, string ImportPath, string NodeId, double GracefulShutdownTimeoutS, string Bind);
 
     private static Options ParseArgs(string[] args)
     {
@@ -154,6 +154,7 @@ internal static partial class ReplicaMain
         for (var i = 0; i + 1 < args.Length; i += 2) map[args[i].TrimStart('-')] = args[i + 1];
         string Get(string k) => map.TryGetValue(k, out var v) ? v : throw new ArgumentException($"missing --{k}");
         return new Options(Get("replica-id"), Get("application"), Get("deployment"), Get("import-path"), Get("node-id"),
-            map.TryGetValue("graceful-shutdown-timeout-s", out var g) ? double.Parse(g, CultureInfo.InvariantCulture) : 20);
+            map.TryGetValue("graceful-shutdown-timeout-s", out var g) ? double.Parse(g, CultureInfo.InvariantCulture) : 20,
+            map.TryGetValue("bind", out var b) ? b : "127.0.0.1");
     }
 }

@@ -45,7 +45,7 @@ internal sealed partial class ReplicaProcess : IDisposable
         Pid = process.Id;
     }
 
-    public static ReplicaProcess Start(StartReplicaRequest request, string nodeId, ILogger logger, TimeProvider time)
+    public static ReplicaProcess Start(StartReplicaRequest request, string nodeId, string bindAddress, ILogger logger, TimeProvider time)
     {
         var psi = new ProcessStartInfo
         {
@@ -62,7 +62,7 @@ internal sealed partial class ReplicaProcess : IDisposable
         foreach (var a in new[]
                  {
                      ReplicaVerb, "--replica-id", request.ReplicaId, "--application", request.Application,
-                     "--deployment", request.Deployment, "--import-path", request.ImportPath, "--node-id", nodeId,
+                     "--deployment", request.Deployment, "--import-path", request.ImportPath, "--node-id", nodeId, "--bind", bindAddress,
                      "--graceful-shutdown-timeout-s", request.GracefulShutdownTimeoutS.ToString(System.Globalization.CultureInfo.InvariantCulture),
                  })
             psi.ArgumentList.Add(a);

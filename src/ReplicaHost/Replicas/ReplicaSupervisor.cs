@@ -31,7 +31,7 @@ internal sealed partial class ReplicaSupervisor(
         {
             if (_shuttingDown || identity.Draining) throw new InvalidOperationException("node is draining");
             if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
-            var replica = ReplicaProcess.Start(request, options.Value.Id, logger, time);
+            var replica = ReplicaProcess.Start(request, options.Value.Id, options.Value.ReplicaBindAddress, logger, time);
             replica.OnExit += OnReplicaExit;
             _replicas[request.ReplicaId] = replica;
             Log.ReplicaStarted(logger, request.Application, request.Deployment, request.ReplicaId, replica.Pid, options.Value.Id);

@@ -93,6 +93,7 @@ public sealed class RoutingTableTests
         public Task<string?> LoadStateAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<long> CurrentTokenAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) => throw new NotSupportedException();
         public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -1,0 +1,70 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ServeAspire.EndToEndTests.Failures;
+using ServeAspire.EndToEndTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ServeAspire.EndToEndTests.DataPath;
+
+/// <summary>The proxy's request semantics on real processes: timeouts, backpressure, mid-flight replica death.</summary>
+public sealed class ProxyDataPathTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Timeout408_Backpressure503_MidFlightDeath_RetriesGetButNotPost()
+    {
+        await using var app = await ServeApp.StartAsync();
+        const string apps = """
+            applications:
+              - name: slow
+                route_prefix: /slow
+                import_path: Samples:Slow
+                deployments: [ { name: Slow, num_replicas: 2, max_ongoing_requests: 1, max_queued_requests: 1 } ]
+              - name: post
+                route_prefix: /post
+                import_path: Samples:Slow
+                deployments: [ { name: Slow, num_replicas: 2, max_ongoing_requests: 10 } ]
+            """;
+        var (status, body) = await app.PutConfigAsync("http_options: { request_timeout_s: 2 }\n" + apps);
+        Assert.True(status == 200, body);
+        await FailureScenario.RunningAsync(app, 2, "slow", "Slow");
+        await FailureScenario.RunningAsync(app, 2, "post", "Slow");
+
+        // request_timeout_s → 408 with a JSON reason.
+        using (var slow = await app.Http.GetAsync(new Uri(app.Proxy(0), "/slow?ms=5000")))
+        {
+            Assert.Equal(HttpStatusCode.RequestTimeout, slow.StatusCode);
+            Assert.Contains("request_timeout_s=2", JsonNode.Parse(await slow.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        }
+
+        // Backpressure: 2 replicas × max_ongoing_requests 1, queue of 1 → of 5 concurrent requests, 3 fit, 2 are refused.
+        var burst = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(1), "/slow?ms=1500"))));
+        var refused = burst.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
+        output.WriteLine($"burst of 5: {string.Join(", ", burst.Select(r => (int)r.StatusCode))}");
+        Assert.Equal(2, refused.Count);
+        Assert.Equal(3, burst.Count(r => r.StatusCode == HttpStatusCode.OK));
+        Assert.All(refused, r => Assert.Equal("1", r.Headers.RetryAfter?.ToString()));
+        Assert.Contains("max_queued_requests=1", await refused[0].Content.ReadAsStringAsync());
+        foreach (var r in burst) r.Dispose();
+
+        // A replica dies with requests in flight: the GETs are replayed on the other replica, the POSTs get 502.
+        Assert.Equal(200, (await app.PutConfigAsync("http_options: { request_timeout_s: 30 }\n" + apps)).Status);
+        await ServeApp.WaitUntilAsync(() => app.GetJsonAsync("/api/serve/applications/"), d => d["http_options"]!["request_timeout_s"]!.GetValue<double>() == 30,
+            TimeSpan.FromSeconds(10), "the longer timeout applied");
+        var replicas = await app.ReplicasAsync("post", "Slow");
+        var gets = Enumerable.Range(0, 4).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=3000"))).ToList();
+        var posts = Enumerable.Range(0, 4).Select(_ => app.Http.PostAsync(new Uri(app.Proxy(0), "/post?ms=3000"), new StringContent("payload"))).ToList();
+        // The fault's timing, not a wait for a condition: the requests take 3 s; 1 s in, they are mid-flight.
+        await Task.Delay(1000);
+        var victim = replicas[0].Pid!.Value;
+        FailureScenario.Kill(victim);
+        var getResults = await Task.WhenAll(gets);
+        var postResults = await Task.WhenAll(posts);
+        output.WriteLine($"GETs: {string.Join(", ", getResults.Select(r => (int)r.StatusCode))}; POSTs: {string.Join(", ", postResults.Select(r => (int)r.StatusCode))}");
+        Assert.All(getResults, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.All(await Task.WhenAll(getResults.Select(r => r.Content.ReadAsStringAsync())), pid => Assert.NotEqual(victim.ToString(System.Globalization.CultureInfo.InvariantCulture), pid));
+        var failedPosts = postResults.Where(r => r.StatusCode == HttpStatusCode.BadGateway).ToList();
+        Assert.NotEmpty(failedPosts); // the ones that were on the victim
+        Assert.All(postResults, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.BadGateway }));
+        Assert.Contains("not safe to replay", await failedPosts[0].Content.ReadAsStringAsync());
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.Json;
+using k8s;
+using k8s.Models;
+
+namespace ServeAspire.KubernetesTests;
+
+/// <summary>
+/// Each service's container image as the .NET SDK computes it (<c>ComputeContainerConfig</c>, which
+/// needs no registry) must be exactly what the manifests run: repository, tag, port, entrypoint.
+/// </summary>
+public sealed class ContainerConfigTests
+{
+    public static TheoryData<string, string, string> Services => new()
+    {
+        { "Controller", "controller", "ServeAspire.Controller" },
+        { "Proxy", "proxy", "ServeAspire.Proxy" },
+        { "ReplicaHost", "node", "ServeAspire.ReplicaHost" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Services))]
+    public void ComputedContainerConfig_MatchesTheManifests(string project, string deployment, string assembly)
+    {
+        var (code, output) = Publisher.Run("dotnet",
+            ["msbuild", Path.Combine("src", project, $"{project}.csproj"), "-nologo", "-t:ComputeContainerConfig", "-p:Configuration=Debug",
+             "-getProperty:ContainerRegistry", "-getProperty:ContainerRepository", "-getProperty:ContainerImageTags", "-getProperty:ContainerImageTag",
+             "-getProperty:ContainerUser", "-getItem:ContainerPort", "-getItem:ContainerAppCommand"],
+            Publisher.RepoRoot);
+        Assert.True(code == 0, output);
+        var json = JsonDocument.Parse(output[output.IndexOf('{')..]).RootElement;
+        var props = json.GetProperty("Properties");
+        var registry = props.GetProperty("ContainerRegistry").GetString();
+        var repository = props.GetProperty("ContainerRepository").GetString();
+        var tag = props.GetProperty("ContainerImageTag").GetString();
+        var ports = json.GetProperty("Items").GetProperty("ContainerPort").EnumerateArray().Select(p => int.Parse(p.GetProperty("Identity").GetString()!)).ToList();
+        var command = json.GetProperty("Items").GetProperty("ContainerAppCommand").EnumerateArray().Select(p => p.GetProperty("Identity").GetString()).ToList();
+        Assert.Equal("app", props.GetProperty("ContainerUser").GetString());
+        Assert.Contains(command, c => c!.Contains(assembly));
+
+        var dir = Publisher.Publish();
+        try
+        {
+            var manifest = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(dir, $"{deployment}-deployment.yaml")), strict: true).OfType<V1Deployment>().Single();
+            var container = manifest.Spec.Template.Spec.Containers.Single();
+            Assert.Equal($"{registry}/{repository}:{tag}", container.Image);
+            Assert.Contains(container.Ports.First().ContainerPort, ports);
+            Assert.Contains($"name: {registry}/{repository}\n", File.ReadAllText(Path.Combine(dir, "kustomization.yaml")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ImageScript_FailsFastWithAClearMessage_WhenTheBaseImageRegistryIsUnreachable()
+    {
+        var (code, output) = Publisher.Run("bash", ["scripts/build-images.sh"], Publisher.RepoRoot, TimeSpan.FromSeconds(60));
+        if (code == 0) return; // a machine that reaches the registry builds the images: nothing to check here
+        Assert.Equal(3, code);
+        Assert.Contains("cannot reach the base-image registry", output);
+    }
+}

@@ -1,0 +1,173 @@
+using k8s;
+using k8s.Models;
+
+namespace ServeAspire.KubernetesTests;
+
+/// <summary>The emitted kustomize folder: strict typing, schemas, cross-references, options, determinism.</summary>
+public sealed class ManifestTests : IDisposable
+{
+    private readonly string _dir = Publisher.Publish();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static List<object> LoadAll(string dir) => Directory.GetFiles(dir, "*.yaml")
+        .Where(f => Path.GetFileName(f) != "kustomization.yaml")
+        .Order(StringComparer.Ordinal)
+        .SelectMany(f => KubernetesYaml.LoadAllFromString(File.ReadAllText(f), strict: true))
+        .ToList();
+
+    private List<object> Objects => LoadAll(_dir);
+    private T One<T>(string name) where T : IMetadata<V1ObjectMeta> => Objects.OfType<T>().Single(o => o.Metadata.Name == name);
+
+    [Fact]
+    public void EveryObject_DeserializesStrictly_AndTheKustomizationListsEveryFile()
+    {
+        var objects = Objects; // strict: an unknown field would throw
+        Assert.Equal(
+            ["ConfigMap/redis-config", "ConfigMap/serve-config", "Deployment/controller", "Deployment/node", "Deployment/proxy", "Namespace/serveaspire",
+             "PodDisruptionBudget/controller", "PodDisruptionBudget/node", "PodDisruptionBudget/proxy", "Secret/redis-auth",
+             "Service/controller", "Service/proxy", "Service/redis", "StatefulSet/redis"],
+            objects.Cast<IKubernetesObject<V1ObjectMeta>>().Select(o => $"{o.Kind}/{o.Metadata.Name}").Order(StringComparer.Ordinal));
+        var kustomization = File.ReadAllText(Path.Combine(_dir, "kustomization.yaml"));
+        foreach (var file in Directory.GetFiles(_dir, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml"))
+            Assert.Contains($"  - {file}\n", kustomization);
+    }
+
+    [Fact]
+    public void EveryObject_PassesTheKubernetesSchemas()
+    {
+        var validator = Path.Combine(Publisher.RepoRoot, "tests", "k8s-validate");
+        var files = Directory.GetFiles(_dir, "*.yaml").Where(f => !f.EndsWith("kustomization.yaml")).Order(StringComparer.Ordinal).ToArray();
+        var (code, output) = Publisher.Run("node", ["validate.mjs", .. files], validator);
+        Assert.True(code == 0, output);
+        Assert.Equal(Objects.Count, output.Split('\n').Count(l => l.StartsWith("ok ")));
+    }
+
+    [Fact]
+    public void ServiceSelectors_MatchPodTemplates_AndTargetDeclaredPorts()
+    {
+        var pods = Objects.OfType<V1Deployment>().Select(d => (d.Spec.Template, Name: d.Metadata.Name))
+            .Concat(Objects.OfType<V1StatefulSet>().Select(s => (s.Spec.Template, Name: s.Metadata.Name))).ToList();
+        foreach (var service in Objects.OfType<V1Service>())
+        {
+            var matching = pods.Where(p => service.Spec.Selector.All(kv => p.Template.Metadata.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value)).ToList();
+            Assert.True(matching.Count == 1, $"Service {service.Metadata.Name} selects {matching.Count} pod templates");
+            var ports = matching[0].Template.Spec.Containers.SelectMany(c => c.Ports).ToList();
+            foreach (var port in service.Spec.Ports)
+                Assert.Contains(ports, p => p.ContainerPort.ToString() == port.TargetPort.Value || p.Name == port.TargetPort.Value);
+        }
+        foreach (var pdb in Objects.OfType<V1PodDisruptionBudget>())
+            Assert.Single(pods, p => pdb.Spec.Selector.MatchLabels.All(kv => p.Template.Metadata.Labels[kv.Key] == kv.Value));
+    }
+
+    [Fact]
+    public void ProbesAndReferences_PointAtThingsThatExist()
+    {
+        var secrets = Objects.OfType<V1Secret>().Select(s => s.Metadata.Name).ToHashSet();
+        var configMaps = Objects.OfType<V1ConfigMap>().Select(c => c.Metadata.Name).ToHashSet();
+        var specs = Objects.OfType<V1Deployment>().Select(d => d.Spec.Template.Spec).Concat(Objects.OfType<V1StatefulSet>().Select(s => s.Spec.Template.Spec));
+        foreach (var spec in specs)
+        {
+            foreach (var volume in spec.Volumes ?? [])
+                if (volume.ConfigMap is { } cm) Assert.Contains(cm.Name, configMaps);
+            foreach (var c in spec.Containers)
+            {
+                foreach (var env in c.Env ?? [])
+                {
+                    if (env.ValueFrom?.SecretKeyRef is { } sk) Assert.Contains(sk.Name, secrets);
+                    if (env.ValueFrom?.ConfigMapKeyRef is { } ck) Assert.Contains(ck.Name, configMaps);
+                }
+                foreach (var probe in new[] { c.ReadinessProbe, c.LivenessProbe }.OfType<V1Probe>())
+                {
+                    var port = probe.HttpGet?.Port ?? probe.TcpSocket?.Port;
+                    if (port is not null) Assert.Contains(c.Ports, p => p.Name == port.Value || p.ContainerPort.ToString() == port.Value);
+                }
+            }
+        }
+        var proxy = One<V1Deployment>("proxy").Spec.Template.Spec;
+        var readiness = proxy.Containers[0].ReadinessProbe;
+        Assert.Equal("/-/healthz", readiness.HttpGet.Path);
+        Assert.Equal(1, readiness.FailureThreshold);
+        Assert.Equal("/alive", proxy.Containers[0].LivenessProbe.HttpGet.Path);
+        Assert.NotNull(proxy.Containers[0].Lifecycle.PreStop);
+        Assert.True(proxy.TerminationGracePeriodSeconds > 5 + 2 + 20, "termination grace must exceed preStop + drain period + drain timeout");
+    }
+
+    [Fact]
+    public void RedisAndTopology_FollowTheAppModel()
+    {
+        Assert.Equal(2, One<V1Deployment>("controller").Spec.Replicas);
+        Assert.Equal(2, One<V1Deployment>("proxy").Spec.Replicas);
+        Assert.Equal(3, One<V1Deployment>("node").Spec.Replicas);
+        var redis = One<V1StatefulSet>("redis");
+        Assert.Equal("redis", redis.Spec.ServiceName);
+        Assert.Equal("None", One<V1Service>("redis").Spec.ClusterIP);
+        Assert.Single(redis.Spec.VolumeClaimTemplates);
+        Assert.Contains("appendonly yes", One<V1ConfigMap>("redis-config").Data["redis.conf"]);
+        Assert.Contains("--requirepass", redis.Spec.Template.Spec.Containers[0].Command);
+        Assert.Equal(File.ReadAllText(Path.Combine(Publisher.RepoRoot, "samples", "serve.yaml")).ReplaceLineEndings("\n"), One<V1ConfigMap>("serve-config").Data["serve.yaml"]);
+        foreach (var d in Objects.OfType<V1Deployment>())
+        {
+            var env = d.Spec.Template.Spec.Containers[0].Env.ToDictionary(e => e.Name);
+            Assert.StartsWith("redis-0.redis.serveaspire.svc.cluster.local:6379,password=$(REDIS_PASSWORD)", env["ConnectionStrings__redis"].Value);
+            Assert.Contains(env.Keys, k => k.EndsWith("__Cluster"));
+            Assert.NotNull(d.Spec.Template.Spec.Containers[0].Resources.Limits);
+        }
+    }
+
+    [Fact]
+    public void Options_ChangeWhatIsEmitted()
+    {
+        var dir = Publisher.Publish("--namespace", "prod", "--proxies", "5", "--nodes", "7", "--registry", "registry.example/ml", "--tag", "9.9.9",
+            "--external-redis", "redis.prod:6380", "--proxy-service-type", "LoadBalancer", "--otlp-endpoint", "http://otel:4317", "--no-namespace");
+        try
+        {
+            var objects = LoadAll(dir);
+            Assert.DoesNotContain(objects, o => o is V1StatefulSet or V1Namespace);
+            Assert.DoesNotContain(objects.OfType<V1ConfigMap>(), c => c.Metadata.Name == "redis-config");
+            var proxy = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "proxy");
+            Assert.Equal(5, proxy.Spec.Replicas);
+            Assert.Equal(7, objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "node").Spec.Replicas);
+            Assert.Equal("registry.example/ml/serveaspire/proxy:9.9.9", proxy.Spec.Template.Spec.Containers[0].Image);
+            var env = proxy.Spec.Template.Spec.Containers[0].Env.ToDictionary(e => e.Name);
+            Assert.StartsWith("redis.prod:6380,", env["ConnectionStrings__redis"].Value);
+            Assert.Equal("http://otel:4317", env["OTEL_EXPORTER_OTLP_ENDPOINT"].Value);
+            Assert.Equal("LoadBalancer", objects.OfType<V1Service>().Single(s => s.Metadata.Name == "proxy").Spec.Type);
+            Assert.All(objects.Cast<IKubernetesObject<V1ObjectMeta>>(), o => Assert.Equal("prod", o.Metadata.NamespaceProperty));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void BadOption_FailsWithAClearMessage()
+    {
+        var dir = Directory.CreateTempSubdirectory("serveaspire-k8s-bad-").FullName;
+        try
+        {
+            var (code, output) = Publisher.Run("dotnet", [Publisher.AppHostDll, "publish-k8s", "--output", dir, "--proxy-service-type", "Ingress"], Publisher.RepoRoot);
+            Assert.Equal(2, code);
+            Assert.Contains("--proxy-service-type must be ClusterIP, NodePort or LoadBalancer", output);
+            Assert.Empty(Directory.GetFiles(dir, "*.yaml"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void PublishingTwice_GivesByteIdenticalFiles()
+    {
+        var first = Directory.GetFiles(_dir).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        Publisher.PublishInto(_dir);
+        var second = Directory.GetFiles(_dir).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        Assert.Equal(first.Keys, second.Keys);
+        foreach (var (file, bytes) in first) Assert.True(bytes.AsSpan().SequenceEqual(second[file]), $"{file} changed");
+
+        var password = File.ReadAllText(Path.Combine(_dir, ".redis-password")).Trim();
+        var elsewhere = Publisher.Publish("--redis-password", password);
+        try
+        {
+            foreach (var (file, bytes) in first.Where(f => f.Key != ".redis-password"))
+                Assert.True(bytes.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(elsewhere, file!))), $"{file} differs between folders");
+        }
+        finally { Directory.Delete(elsewhere, true); }
+    }
+}
