@@ -23,7 +23,7 @@ internal sealed partial class NodeHeartbeatService(
     StoreKeys keys,
     ReplicaSupervisor supervisor,
     TimeProvider time,
-    ILogger<NodeHeartbeatService> logger) : BackgroundService
+    ILogger<NodeHeartbeatService> logger) : BackgroundService, IHostedLifecycleService
 {
     private readonly DateTimeOffset _startedAt = time.GetUtcNow();
 
@@ -72,12 +72,16 @@ internal sealed partial class NodeHeartbeatService(
         await db.StringSetAsync(keys.NodeHeartbeat(opts.Id), identity.InstanceId, opts.HeartbeatTtl);
     }
 
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>
     /// SIGTERM drains: the node announces it, the controller moves its replicas out of the routing table
-    /// and stops them gracefully (placing replacements elsewhere); what is left after the drain timeout is
-    /// stopped here.
+    /// and stops them gracefully (placing replacements elsewhere). This runs in the host's "stopping"
+    /// phase, before Kestrel stops, because the controller drains the node through its API.
     /// </summary>
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         identity.Draining = true;
         Log.NodeStopping(logger, options.Value.Id);
@@ -100,6 +104,11 @@ internal sealed partial class NodeHeartbeatService(
                 Log.HeartbeatFailed(logger, options.Value.Id, ex.Message); // no controller to hand over to: stop them ourselves
             }
         }
+    }
+
+    /// <summary>Whatever the drain left (no leading controller, or its timeout) is stopped here.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
         await base.StopAsync(cancellationToken);
         await supervisor.StopAllAsync(cancellationToken);
         try

@@ -36,8 +36,9 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
             Assert.Contains("request_timeout_s=2", JsonNode.Parse(await slow.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
         }
 
-        // Backpressure: 2 replicas × max_ongoing_requests 1, queue of 1 → of 5 concurrent requests, 3 fit, 2 are refused.
-        var burst = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(1), "/slow?ms=1500"))));
+        // Backpressure: 2 replicas × max_ongoing_requests 1, queue of 1 → of 5 concurrent requests, 3 fit, 2 are refused
+        // (0.8 s each: the queued one still ends within request_timeout_s).
+        var burst = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(1), "/slow?ms=800"))));
         var refused = burst.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
         output.WriteLine($"burst of 5: {string.Join(", ", burst.Select(r => (int)r.StatusCode))}");
         Assert.Equal(2, refused.Count);
@@ -48,8 +49,9 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
 
         // A replica dies with requests in flight: the GETs are replayed on the other replica, the POSTs get 502.
         Assert.Equal(200, (await app.PutConfigAsync("http_options: { request_timeout_s: 30 }\n" + apps)).Status);
-        await ServeApp.WaitUntilAsync(() => app.GetJsonAsync("/api/serve/applications/"), d => d["http_options"]!["request_timeout_s"]!.GetValue<double>() == 30,
-            TimeSpan.FromSeconds(10), "the longer timeout applied");
+        // The proxy has the new table once a 2.5 s request (over the old 2 s limit) succeeds.
+        await ServeApp.WaitUntilAsync(async () => (await app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=2500"))).StatusCode, s => s == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "proxy-0 to apply request_timeout_s: 30");
         var replicas = await app.ReplicasAsync("post", "Slow");
         var gets = Enumerable.Range(0, 4).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=3000"))).ToList();
         var posts = Enumerable.Range(0, 4).Select(_ => app.Http.PostAsync(new Uri(app.Proxy(0), "/post?ms=3000"), new StringContent("payload"))).ToList();
@@ -60,6 +62,7 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         var getResults = await Task.WhenAll(gets);
         var postResults = await Task.WhenAll(posts);
         output.WriteLine($"GETs: {string.Join(", ", getResults.Select(r => (int)r.StatusCode))}; POSTs: {string.Join(", ", postResults.Select(r => (int)r.StatusCode))}");
+        foreach (var r in postResults) output.WriteLine($"POST → {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
         Assert.All(getResults, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.All(await Task.WhenAll(getResults.Select(r => r.Content.ReadAsStringAsync())), pid => Assert.NotEqual(victim.ToString(System.Globalization.CultureInfo.InvariantCulture), pid));
         var failedPosts = postResults.Where(r => r.StatusCode == HttpStatusCode.BadGateway).ToList();
