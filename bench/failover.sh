@@ -15,11 +15,13 @@ SERVE_FAILOVER_REPORT="$report" dotnet test tests/ServeAspire.EndToEndTests -c D
   echo "# Failover measurements"
   echo
   echo "Written by \`bench/failover.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr)); do not edit by hand."
-  echo "Each scenario runs on its own AppHost (redis-server, controller, 2 proxies, 3 nodes, 6 SleepyPid"
-  echo "replicas) under a steady ${RPS:-100} req/s GET load spread over both proxies; the fault is injected"
-  echo "once the load flows. *p99 during fault* covers requests started after the fault; *seconds to full"
-  echo "strength* runs from the fault until every replica is RUNNING again (for the constructor"
-  echo "scenario: until the deployment is DEPLOY_FAILED). SleepyPid's constructor alone takes 10 s."
+  echo "Each scenario runs on its own AppHost (redis-server, 2 controllers, 2 proxies, 3 nodes, 6 SleepyPid"
+  echo "replicas) under a steady 100 req/s GET load over both proxies (the proxy scenarios load one proxy;"
+  echo "the unhealthy/hang ones load the 2-replica Flaky deployment); the fault is injected once the load"
+  echo "flows. *p99 during fault* covers requests started after the fault. *Seconds to full strength* runs"
+  echo "from the fault until every replica is RUNNING again; where the scenario name says otherwise"
+  echo "(DEPLOY_FAILED, leader takeover, SIGTERM to exit, config applied) it is that moment."
+  echo "SleepyPid's constructor alone takes 10 s. Source: tests/ServeAspire.EndToEndTests/Failures/."
   echo
   echo "| scenario | sent | failed | p99 ms during fault | seconds to full strength |"
   echo "|---|---|---|---|---|"

@@ -1,3 +1,4 @@
+using ServeAspire.Runtime;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ServeAspire.Model;
@@ -37,14 +38,9 @@ internal sealed partial class ProxyHeartbeatService(
                 if (!failing) Log.HeartbeatFailed(logger, opts.Name, ex.Message);
                 failing = true;
             }
-        } while (await WaitTickAsync(timer, stoppingToken));
+        } while (await timer.WaitTickAsync(stoppingToken));
     }
 
-    private static async Task<bool> WaitTickAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try { return await timer.WaitForNextTickAsync(ct); }
-        catch (OperationCanceledException) { return false; }
-    }
 
     private static partial class Log
     {

@@ -29,9 +29,10 @@ internal static class Publisher
         Assert.True(code == 0, $"publish-k8s failed ({code}): {output}");
     }
 
-    public static (int Code, string Output) Run(string file, IEnumerable<string> args, string workingDirectory, TimeSpan? timeout = null)
+    public static (int Code, string Output) Run(string file, IEnumerable<string> args, string workingDirectory, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

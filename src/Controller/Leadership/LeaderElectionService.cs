@@ -1,3 +1,4 @@
+using ServeAspire.Runtime;
 using Microsoft.Extensions.Options;
 using ServeAspire.Controller.Checkpoints;
 using StackExchange.Redis;
@@ -58,14 +59,9 @@ internal sealed partial class LeaderElectionService(
                 if (leader.IsLeader && time.GetUtcNow() - _lastRenewal >= o.LeaseTtl)
                     leader.StepDown("could not renew the lease for a whole TTL (store unreachable)");
             }
-        } while (await WaitTickAsync(timer, stoppingToken));
+        } while (await timer.WaitTickAsync(stoppingToken));
     }
 
-    private static async Task<bool> WaitTickAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try { return await timer.WaitForNextTickAsync(ct); }
-        catch (OperationCanceledException) { return false; }
-    }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {

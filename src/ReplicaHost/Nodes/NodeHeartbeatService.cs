@@ -1,3 +1,4 @@
+using ServeAspire.Runtime;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -54,14 +55,9 @@ internal sealed partial class NodeHeartbeatService(
                 if (!failing) Log.HeartbeatFailed(logger, opts.Id, ex.Message);
                 failing = true;
             }
-        } while (await WaitTickAsync(timer, stoppingToken));
+        } while (await timer.WaitTickAsync(stoppingToken));
     }
 
-    private static async Task<bool> WaitTickAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try { return await timer.WaitForNextTickAsync(ct); }
-        catch (OperationCanceledException) { return false; }
-    }
 
     private async Task RegisterAsync()
     {

@@ -33,7 +33,7 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
     }
 
     [Fact]
-    public async Task SixDistinctPids_AppearWithin60sOfTheConfigBeingApplied()
+    public async Task AnsweringPids_AreExactlyTheRunningReplicasPids()
     {
         var replicas = await SixRunningAsync();
         var pids = new HashSet<int>();

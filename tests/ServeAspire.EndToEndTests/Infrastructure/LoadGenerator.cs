@@ -88,7 +88,7 @@ public sealed class LoadGenerator : IAsyncDisposable
         return new LoadReport(samples, samples.Count, samples.Count(s => !s.Ok), duration, Percentile(during.Select(s => s.Ms), 0.99), _faultAt);
     }
 
-    private static double Percentile(IEnumerable<double> values, double p)
+    internal static double Percentile(IEnumerable<double> values, double p)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
@@ -112,9 +112,7 @@ public sealed record LoadReport(IReadOnlyList<LoadGenerator.Sample> Samples, int
     {
         var kept = Samples.Where(keep).ToList();
         var duration = kept.Count == 0 ? TimeSpan.Zero : kept.Max(s => s.StartedAt) - kept.Min(s => s.StartedAt);
-        var sorted = kept.Select(s => s.Ms).Order().ToArray();
-        var p99 = sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(0.99 * sorted.Length) - 1)];
-        return new LoadReport(kept, kept.Count, kept.Count(s => !s.Ok), duration, p99, FaultAt);
+        return new LoadReport(kept, kept.Count, kept.Count(s => !s.Ok), duration, LoadGenerator.Percentile(kept.Select(s => s.Ms), 0.99), FaultAt);
     }
 
     public string FailureSummary => string.Join("; ", Samples.Where(s => !s.Ok).GroupBy(s => s.Error).Select(g => $"{g.Count()}× {g.Key}").Take(5));
