@@ -5,9 +5,9 @@ namespace ServeAspire.Proxy;
 /// <summary>
 /// SIGTERM drains the proxy (Ray's DRAINING proxy, a Kubernetes preStop): <c>/-/healthz</c> turns
 /// 503 "This node is being drained." while the proxy keeps serving for <see cref="ProxyOptions.DrainPeriod"/>
-/// (so load balancers stop sending), then in-flight requests finish (bounded by
-/// <see cref="ProxyOptions.DrainTimeout"/>) before Kestrel stops. It drains in the host's
-/// "stopping" phase, which runs before any hosted service (the web server included) is stopped.
+/// (so load balancers stop sending); then Kestrel stops accepting and lets in-flight requests finish
+/// (bounded by <see cref="ProxyOptions.DrainTimeout"/>). It drains in the host's "stopping" phase,
+/// which runs before any hosted service (the web server included) is stopped.
 /// </summary>
 internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOptions<ProxyOptions> options, TimeProvider time, ILogger<DrainCoordinator> logger) : IHostedLifecycleService
 {
@@ -22,15 +22,10 @@ internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOption
         var o = options.Value;
         lifecycle.Draining = true;
         Log.Draining(logger, o.Name, o.DrainPeriod.TotalSeconds, lifecycle.InFlight);
-        try
-        {
-            await Task.Delay(o.DrainPeriod, time, cancellationToken);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(o.DrainTimeout);
-            while (lifecycle.InFlight > 0 && !timeout.IsCancellationRequested)
-                await Task.Delay(TimeSpan.FromMilliseconds(50), time, timeout.Token).ContinueWith(_ => { }, TaskScheduler.Default);
-        }
+        try { await Task.Delay(o.DrainPeriod, time, cancellationToken); }
         catch (OperationCanceledException) { }
+        // Then Kestrel's graceful stop closes the listener and lets in-flight requests finish, for at most
+        // DrainTimeout (the host's shutdown timeout): new requests can no longer keep the drain alive.
         Log.Drained(logger, o.Name, lifecycle.InFlight);
     }
 
@@ -38,7 +33,7 @@ internal sealed partial class DrainCoordinator(ProxyLifecycle lifecycle, IOption
     {
         [LoggerMessage(230, LogLevel.Warning, "Proxy {Proxy} draining: healthz now 503, serving {DrainS} s more, {InFlight} request(s) in flight")]
         public static partial void Draining(ILogger logger, string proxy, double drainS, long inFlight);
-        [LoggerMessage(231, LogLevel.Warning, "Proxy {Proxy} drained ({InFlight} request(s) still in flight); stopping")]
+        [LoggerMessage(231, LogLevel.Warning, "Proxy {Proxy} stops accepting; {InFlight} request(s) in flight finish first")]
         public static partial void Drained(ILogger logger, string proxy, long inFlight);
     }
 }

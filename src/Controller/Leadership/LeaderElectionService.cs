@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ServeAspire.Runtime;
 using Microsoft.Extensions.Options;
 using ServeAspire.Controller.Checkpoints;
@@ -32,20 +33,26 @@ internal sealed partial class LeaderElectionService(
         {
             try
             {
-                if (leader.IsLeader)
+                if (leader.HoldsTenure)
                 {
-                    if (await store.RenewLeaseAsync(leader.InstanceId, leader.Token, o.LeaseTtl, stoppingToken)) _lastRenewal = time.GetUtcNow();
+                    var sentAt = Stopwatch.GetTimestamp();
+                    if (await store.RenewLeaseAsync(leader.InstanceId, leader.TenureToken, o.LeaseTtl, stoppingToken))
+                    {
+                        leader.Renewed(sentAt, o.LeaseTtl);
+                        _lastRenewal = time.GetUtcNow();
+                    }
                     else leader.StepDown("the lease is held by another instance or expired");
                 }
                 else if (time.GetUtcNow() - _startedAt >= o.LeaseTtl || await store.CurrentTokenAsync(stoppingToken) == 0)
                 {
                     // A freshly (re)started instance lets a running standby take over first: it only
                     // competes after one lease TTL, unless no controller has ever led this cluster.
+                    var sentAt = Stopwatch.GetTimestamp();
                     var token = await store.AcquireLeaseAsync(leader.InstanceId, leader.InternalAddress, o.LeaseTtl, stoppingToken);
                     if (token > 0)
                     {
                         _lastRenewal = time.GetUtcNow();
-                        leader.Lead(token);
+                        leader.Lead(token, sentAt, o.LeaseTtl);
                     }
                 }
                 leader.Leader = await store.GetLeaseAsync(stoppingToken);
@@ -56,7 +63,7 @@ internal sealed partial class LeaderElectionService(
             {
                 if (!storeDown) Log.StoreDown(logger, leader.InstanceId, ex.Message);
                 storeDown = true;
-                if (leader.IsLeader && time.GetUtcNow() - _lastRenewal >= o.LeaseTtl)
+                if (leader.HoldsTenure && time.GetUtcNow() - _lastRenewal >= o.LeaseTtl)
                     leader.StepDown("could not renew the lease for a whole TTL (store unreachable)");
             }
         } while (await timer.WaitTickAsync(stoppingToken));
@@ -66,7 +73,7 @@ internal sealed partial class LeaderElectionService(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        if (!leader.IsLeader) return;
+        if (!leader.HoldsTenure) return;
         leader.StepDown("shutting down");
         // Hand over at once rather than after the TTL.
         try { await store.ReleaseLeaseAsync(leader.InstanceId, cancellationToken); }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace ServeAspire.Controller.Leadership;
 
 /// <summary>This controller instance and whether it leads (with which fencing token).</summary>
@@ -8,9 +10,22 @@ public sealed class LeaderState
     public string InternalAddress { get; set; } = "";
 
     private long _token;
-    /// <summary>The fencing token of the current tenure; 0 when not leading.</summary>
-    public long Token => Interlocked.Read(ref _token);
+    private long _validUntil; // Stopwatch timestamp
+
+    /// <summary>
+    /// The fencing token of the current tenure; 0 when not leading — including when the lease may have
+    /// expired without our noticing (a process paused past its TTL must not act, or claim to lead, on
+    /// resume before it has renewed).
+    /// </summary>
+    public long Token => Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil) ? Interlocked.Read(ref _token) : 0;
     public bool IsLeader => Token > 0;
+
+    /// <summary>
+    /// Records a successful acquire/renew. <paramref name="sentAt"/> is when the request left: the store's
+    /// TTL started no earlier, so our view of the lease never outlives the store's (10 % margin).
+    /// </summary>
+    public void Renewed(long sentAt, TimeSpan ttl) =>
+        Interlocked.Exchange(ref _validUntil, sentAt + (long)(ttl.TotalSeconds * 0.9 * Stopwatch.Frequency));
 
     /// <summary>Who leads, as last read from the lease (null: nobody, or unknown).</summary>
     public LeaseRecord? Leader { get; set; }
@@ -22,16 +37,24 @@ public sealed class LeaderState
     public event Action<long>? BecameLeader;
     public event Action<string>? SteppedDown;
 
-    public void Lead(long token)
+    public void Lead(long token, long sentAt, TimeSpan ttl)
     {
+        Renewed(sentAt, ttl);
         Interlocked.Exchange(ref _token, token);
         BecameLeader?.Invoke(token);
     }
 
     public void StepDown(string reason)
     {
+        Interlocked.Exchange(ref _validUntil, 0);
         if (Interlocked.Exchange(ref _token, 0) != 0) SteppedDown?.Invoke(reason);
     }
+
+    /// <summary>True while a tenure is recorded, fresh or not (the election loop still has to renew or step down).</summary>
+    public bool HoldsTenure => Interlocked.Read(ref _token) > 0;
+
+    /// <summary>The recorded tenure's token, fresh or not (for the renewal call itself).</summary>
+    public long TenureToken => Interlocked.Read(ref _token);
 
     public void CountFencedWrite() => Interlocked.Increment(ref _fencedWrites);
 }

@@ -26,6 +26,8 @@ internal static class Extensions
         builder.Services.AddHostedService<RoutingTableClient>();
         builder.Services.AddHostedService<ProxyHeartbeatService>();
         builder.Services.AddHostedService<DrainCoordinator>();
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // The drain period, then in-flight requests get up to DrainTimeout.
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ProxyOptions>>((host, proxy) =>
+            host.ShutdownTimeout = proxy.Value.DrainPeriod + proxy.Value.DrainTimeout + TimeSpan.FromSeconds(1));
     }
 }
