@@ -51,6 +51,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         var report = await load.StopAsync();
         output.WriteLine(report.Line("controller leader kill -9", takeover.TotalSeconds));
         output.WriteLine($"standby led after {takeover.TotalSeconds:F1} s; PUT succeeded on attempt {attempts}; config applied {seconds:F1} s after the kill");
+        output.WriteLine($"slowest: {report.Slowest()}");
 
         AssertNoFailures(report);
         Assert.True(takeover <= TimeSpan.FromSeconds(2 * 3), $"takeover took {takeover.TotalSeconds:F1} s (limit 2 × lease TTL of 3 s)");

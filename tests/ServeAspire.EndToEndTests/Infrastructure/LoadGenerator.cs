@@ -115,6 +115,10 @@ public sealed record LoadReport(IReadOnlyList<LoadGenerator.Sample> Samples, int
         return new LoadReport(kept, kept.Count, kept.Count(s => !s.Ok), duration, LoadGenerator.Percentile(kept.Select(s => s.Ms), 0.99), FaultAt);
     }
 
+    /// <summary>The slowest requests, relative to the fault (for reading a p99).</summary>
+    public string Slowest(int n = 5) => string.Join("; ", Samples.OrderByDescending(s => s.Ms).Take(n)
+        .Select(s => $"{s.Ms:F0} ms at {(s.StartedAt - (FaultAt ?? TimeSpan.Zero)).TotalSeconds:+0.0;-0.0} s"));
+
     public string FailureSummary => string.Join("; ", Samples.Where(s => !s.Ok).GroupBy(s => s.Error).Select(g => $"{g.Count()}× {g.Key}").Take(5));
 
     /// <summary>
