@@ -13,11 +13,21 @@ log=$(mktemp)
 setsid dotnet run --project src/AppHost --no-build --launch-profile http -- \
   Serve:RedisPort=26379 Serve:ControllerPort=28265 Serve:ProxyBasePort=28000 "Serve:StateDir=$state" Serve:Cluster=bench >"$log" 2>&1 &
 apphost=$!
-cleanup() { kill -TERM -- "-$apphost" 2>/dev/null || true; for _ in $(seq 60); do kill -0 "$apphost" 2>/dev/null || break; sleep 0.5; done; kill -KILL -- "-$apphost" 2>/dev/null || true; rm -rf "$state" "$log"; }
+# Stop the AppHost (its process group), then wait for the DCP processes that monitor it (by its PID)
+# to tear the services and replicas down; bounded, and SIGKILL by PID as a last resort.
+dcp_of_apphost() { grep -l -- "--monitor $apphost" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true; }
+cleanup() {
+  kill -TERM -- "-$apphost" 2>/dev/null || true
+  for _ in $(seq 120); do kill -0 "$apphost" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL -- "-$apphost" 2>/dev/null || true
+  for _ in $(seq 120); do [ -z "$(dcp_of_apphost)" ] && break; sleep 0.5; done
+  for pid in $(dcp_of_apphost); do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$state" "$log"
+}
 trap cleanup EXIT
 # Wait for all 6 replicas to answer (bounded).
 for _ in $(seq 120); do
-  n=$(for _ in $(seq 24); do curl -s --max-time 2 localhost:28000/; echo; done | grep -E '^[0-9]+$' | sort -u | wc -l)
+  n=$( { for _ in $(seq 24); do curl -s --max-time 2 localhost:28000/ || true; echo; done; } | { grep -E '^[0-9]+$' || true; } | sort -u | wc -l)
   [ "$n" -ge 6 ] && break; sleep 1
 done
 [ "$n" -ge 6 ] || { echo "replicas did not come up"; exit 1; }
