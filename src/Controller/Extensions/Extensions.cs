@@ -38,7 +38,8 @@ internal static class Extensions
         builder.Services.AddHostedService<LeaderElectionService>();
         builder.Services.AddSingleton<ProxyHealthMonitor>();
         builder.Services.AddHttpForwarder();
-        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        StoreAddress.NormalizeIn(builder.Configuration);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.ConfigureHttpJsonOptions(o =>

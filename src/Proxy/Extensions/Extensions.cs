@@ -12,7 +12,8 @@ internal static class Extensions
     {
         builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.WebHost.UseUrls(builder.Configuration[$"{ProxyOptions.Section}:Url"] ?? new ProxyOptions().Url);
-        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        StoreAddress.NormalizeIn(builder.Configuration);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ProxyOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IRandomSource, SharedRandomSource>();

@@ -14,7 +14,8 @@ internal static class Extensions
         builder.Services.AddOptions<NodeOptions>().BindConfiguration(NodeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var url = builder.Configuration[$"{NodeOptions.Section}:Url"] ?? new NodeOptions().Url;
         if (builder is WebApplicationBuilder web) web.WebHost.UseUrls(url);
-        builder.AddRedisClient("redis", configureOptions: o => o.AbortOnConnectFail = false);
+        StoreAddress.NormalizeIn(builder.Configuration);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NodeOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<NodeIdentity>();
