@@ -10,9 +10,6 @@ namespace ServeAspire.Controller.Checkpoints;
 /// </summary>
 public interface IClusterStore
 {
-    /// <summary>Nodes whose liveness key has not expired.</summary>
-    Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken);
-
     /// <summary>Every node ever registered, and whether its liveness key is current.</summary>
     Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken);
 

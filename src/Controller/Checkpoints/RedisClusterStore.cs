@@ -49,9 +49,6 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
 
     private IDatabase Db => redis.GetDatabase();
 
-    public async Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken) =>
-        (await GetNodesAsync(cancellationToken)).Where(n => n.Item2).Select(n => n.Item1).ToList();
-
     public async Task<IReadOnlyList<(NodeRegistration, bool)>> GetNodesAsync(CancellationToken cancellationToken)
     {
         var entries = await Db.HashGetAllAsync(keys.Nodes);

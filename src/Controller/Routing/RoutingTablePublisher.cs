@@ -11,8 +11,6 @@ public sealed class RoutingTablePublisher(IClusterStore store)
 {
     private RoutingTable? _last;
 
-    public RoutingTable? Last => _last;
-
     /// <returns>The table now published (the previous one when nothing changed).</returns>
     public async Task<RoutingTable> PublishAsync(double? requestTimeoutS, IReadOnlyList<RouteEntry> routes, long token, CancellationToken cancellationToken)
     {

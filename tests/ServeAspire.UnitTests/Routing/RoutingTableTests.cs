@@ -85,7 +85,6 @@ public sealed class RoutingTableTests
             Publishes++;
             return Task.CompletedTask;
         }
-        public Task<IReadOnlyList<NodeRegistration>> GetLiveNodesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
