@@ -24,6 +24,7 @@ for (var i = 0; i < serve.Controllers; i++)
         .WithServeDefaults(serve, redis)
         .WithEnvironment("Controller__Url", serve.ControllerUrl)
         .WithEnvironment("Controller__InternalUrl", internalUrl)
+        .WithEnvironment("Controller__ExpectedNodes", serve.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithHttpEndpoint(port: internalPort, isProxied: false)
         .WithHttpHealthCheck("/health");
     controllers.Add(controller);

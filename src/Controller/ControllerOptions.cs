@@ -41,6 +41,19 @@ public sealed class ControllerOptions
     /// </summary>
     public string? ServeConfigFile { get; set; }
 
+    /// <summary>
+    /// How many nodes the cluster was started with (the AppHost and the Kubernetes manifests set it).
+    /// A deployment's first placement in a tenure waits until this many are live, at most
+    /// <see cref="NodeSettleTimeout"/>. 0: unknown, wait until the set is unchanged for <see cref="NodeSettleWindow"/>.
+    /// </summary>
+    [Range(0, 10_000)] public int ExpectedNodes { get; set; }
+
+    /// <summary>Longest a first placement waits for the node set to settle, from the start of the tenure; then it uses the live nodes.</summary>
+    public TimeSpan NodeSettleTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>With no <see cref="ExpectedNodes"/>: how long the live-node set must stay unchanged to count as settled.</summary>
+    public TimeSpan NodeSettleWindow { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
 }

@@ -145,6 +145,8 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
         env.Add(new V1EnvVar { Name = "Controller__Url", Value = $"http://0.0.0.0:{ControllerApiPort}" });
         env.Add(new V1EnvVar { Name = "Controller__InternalUrl", Value = $"http://$(POD_IP):{ControllerInternalPort}" });
         env.Add(new V1EnvVar { Name = "Controller__ServeConfigFile", Value = "/etc/serve/serve.yaml" });
+        // A fresh deployment waits (bounded) for the node Deployment's pods, so it is spread over all of them.
+        env.Add(new V1EnvVar { Name = "Controller__ExpectedNodes", Value = o.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         var container = new V1Container
         {
             Name = "controller", Image = Image(Images.Controller), Env = env,

@@ -6,6 +6,7 @@ using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
 using ServeAspire.Controller.Leadership;
 using ServeAspire.Controller.Nodes;
+using ServeAspire.Controller.Placement;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
 using ServeAspire.Runtime;
@@ -28,6 +29,7 @@ internal sealed partial class ControlLoopService(
     ReplicaHealthTracker health,
     ProxyHealthMonitor proxies,
     LeaderState leader,
+    NodeSettleGate settle,
     IDeploymentResolver resolver,
     IOptions<ControllerOptions> options,
     TimeProvider time,
@@ -72,6 +74,7 @@ internal sealed partial class ControlLoopService(
                     {
                         Forget();
                         await RecoverAsync(token, stoppingToken);
+                        settle.Reset(time.GetUtcNow());
                         Interlocked.Exchange(ref _recoveredToken, token);
                     }
                     await TickAsync(token, stoppingToken);
@@ -171,11 +174,15 @@ internal sealed partial class ControlLoopService(
             }
             if (heartbeat || result.Replicas is not null) observed[node.NodeId] = new NodeObservation(node, result.Replicas);
         }
+        var now = time.GetUtcNow();
         var observation = new ClusterObservation(observed);
+        var wasOpen = settle.IsOpen;
+        observation = observation with { FirstPlacementHold = settle.Hold(observation.PlaceableNodes(), now) };
+        if (!wasOpen && settle.IsOpen) Log.NodesSettled(logger, observation.PlaceableNodes().Count, string.Join(", ", observation.PlaceableNodes()));
         await proxies.ProbeAsync(cancellationToken);
 
         // 2. Health: read finished checks, start due ones; replicas past the threshold are replaced.
-        var now = time.GetUtcNow();
+        now = time.GetUtcNow();
         var running = state.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec)).ToList();
         foreach (var failure in health.Update(running, now, cancellationToken))
             state.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
@@ -238,6 +245,8 @@ internal sealed partial class ControlLoopService(
         public static partial void InitialConfigInvalid(ILogger logger, string file, string summary);
         [LoggerMessage(409, LogLevel.Information, "Applied the initial Serve config {File}: {Applications} application(s)")]
         public static partial void InitialConfigApplied(ILogger logger, string file, int applications);
+        [LoggerMessage(410, LogLevel.Information, "Node set settled with {Count} live node(s) ({Nodes}): first placements may go ahead")]
+        public static partial void NodesSettled(ILogger logger, int count, string nodes);
         [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
         public static partial void RecoveredEmpty(ILogger logger, long token);
     }

@@ -18,6 +18,8 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
     public bool Deleting { get; set; }
     /// <summary>A replica failed its health checks and is not replaced yet (Ray: HEALTH_CHECK_FAILED → UNHEALTHY).</summary>
     public string? HealthFailure { get; set; }
+    /// <summary>Why replicas are not being placed right now (e.g. nodes still registering); part of the status message.</summary>
+    public string? PlacementNote { get; set; }
 
     public int Running => Replicas.Count(r => r.State == ReplicaState.RUNNING);
     public int Starting => Replicas.Count(r => r.State == ReplicaState.STARTING);
@@ -72,7 +74,8 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
             return;
         }
         var message = $"{running}/{Spec.NumReplicas} replicas RUNNING" + (Starting > 0 ? $", {Starting} STARTING" : "") + (stopping > 0 ? $", {stopping} STOPPING" : "") +
-            (LastStartupError is not null ? $"; last startup error: {LastStartupError}" : "");
+            (LastStartupError is not null ? $"; last startup error: {LastStartupError}" : "") +
+            (PlacementNote is not null ? $"; {PlacementNote}" : "");
         if (Status == DeploymentStatus.HEALTHY && running < Spec.NumReplicas)
             Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.UNSPECIFIED, message);
         else

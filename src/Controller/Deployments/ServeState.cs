@@ -188,7 +188,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     private void Scale(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
     {
-        var liveNodes = observation.Nodes.Values.Where(n => n.Replicas is not null && !n.Node.Draining).Select(n => n.Node.NodeId).ToList();
+        var liveNodes = observation.PlaceableNodes();
         var draining = observation.Nodes.Values.Where(n => n.Node.Draining).Select(n => n.Node.NodeId).ToHashSet();
         var totals = AllDeployments().SelectMany(d => d.Alive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
         foreach (var dep in AllDeployments())
@@ -203,6 +203,13 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             foreach (var r in alive.Where(r => draining.Contains(r.NodeId))) BeginStop(dep, r, now, $"node {r.NodeId} is draining");
             alive.RemoveAll(r => draining.Contains(r.NodeId));
             var target = dep.Spec.NumReplicas;
+            dep.PlacementNote = null;
+            if (alive.Count == 0 && target > 0 && observation.FirstPlacementHold is { } hold)
+            {
+                // A fresh deployment waits (bounded) for every node to register, so it is spread evenly.
+                dep.PlacementNote = hold;
+                continue;
+            }
             if (alive.Count < target && !dep.Failed)
             {
                 var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Controller.Apis;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
+using ServeAspire.Controller.Placement;
 using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
 using ServeAspire.Controller.Leadership;
@@ -57,6 +58,11 @@ internal static class Extensions
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
             return new ServeState(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<ServeState>>());
+        });
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
+            return new NodeSettleGate(o.ExpectedNodes, o.NodeSettleTimeout, o.NodeSettleWindow);
         });
         builder.Services.AddSingleton<ControlLoopService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());

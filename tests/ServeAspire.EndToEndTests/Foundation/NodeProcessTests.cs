@@ -19,8 +19,9 @@ public sealed class NodeProcessTests(ITestOutputHelper output)
             var nodes = (await app.GetJsonAsync("/api/nodes"))["nodes"]!.AsArray();
             var node0 = nodes.Single(n => n!["node_id"]!.GetValue<string>() == "node-0")!;
             var nodePid = node0["pid"]!.GetValue<int>();
+            // The product's promise for a fresh deployment: an even share on every node it was started with.
+            Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, ServeApp.PerNode(replicas));
             var onNode0 = replicas.Where(r => r.NodeId == "node-0").Select(r => r.Pid!.Value).ToList();
-            Assert.Equal(2, onNode0.Count);
 
             using (var node = Process.GetProcessById(nodePid)) node.Kill(); // SIGKILL: no chance to clean up
             var sw = Stopwatch.StartNew();

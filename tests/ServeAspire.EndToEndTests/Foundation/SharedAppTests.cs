@@ -49,8 +49,8 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
     public async Task Replicas_AreSpreadTwoPerNode()
     {
         var replicas = await SixRunningAsync();
-        var perNode = replicas.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
-        Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, perNode);
+        // Whichever node registered first, a fresh deployment is spread evenly over all three.
+        Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, ServeApp.PerNode(replicas));
     }
 
     [Fact]

@@ -78,7 +78,11 @@ public sealed class ServeApp : IAsyncDisposable
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
 
     /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
-    public static async Task<ServeApp> StartAsync(string[] extraArgs, CancellationToken ct = default)
+    public static Task<ServeApp> StartAsync(string[] extraArgs, CancellationToken ct = default) => StartAsync(extraArgs, null, ct);
+
+    /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
+    /// <param name="controllerEnv">Extra environment of every controller instance, e.g. <c>Controller__ExpectedNodes</c>.</param>
+    public static async Task<ServeApp> StartAsync(string[] extraArgs, IReadOnlyDictionary<string, string>? controllerEnv, CancellationToken ct = default)
     {
         var sinceStart = Stopwatch.StartNew();
         var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
@@ -97,6 +101,12 @@ public sealed class ServeApp : IAsyncDisposable
         // Without a dashboard nothing listens on the OTLP port, and exporters stall the services' shutdown (ASPIRE-NOTES).
         foreach (var project in builder.Resources.OfType<ProjectResource>())
             project.Annotations.Add(new EnvironmentCallbackAnnotation(ctx => ctx.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
+        if (controllerEnv is not null)
+            foreach (var controller in builder.Resources.OfType<ProjectResource>().Where(p => p.Name.StartsWith("controller-", StringComparison.Ordinal)))
+                controller.Annotations.Add(new EnvironmentCallbackAnnotation(ctx =>
+                {
+                    foreach (var (key, value) in controllerEnv) ctx.EnvironmentVariables[key] = value;
+                }));
         var app = await builder.BuildAsync(ct);
         try
         {
@@ -130,6 +140,14 @@ public sealed class ServeApp : IAsyncDisposable
     {
         var dep = (await GetJsonAsync("/api/serve/applications/", ct))["applications"]?[app]?["deployments"]?[deployment];
         return dep is null ? null : (dep["status"]!.GetValue<string>(), dep["message"]!.GetValue<string>());
+    }
+
+    /// <summary>Replicas per node, counting every node this app started (node-0..node-{nodes-1}), so an empty node shows as 0.</summary>
+    public static IReadOnlyDictionary<string, int> PerNode(IEnumerable<ReplicaView> replicas, int nodes = 3)
+    {
+        var counts = Enumerable.Range(0, nodes).ToDictionary(i => $"node-{i}", _ => 0);
+        foreach (var r in replicas) counts[r.NodeId] = counts.GetValueOrDefault(r.NodeId) + 1;
+        return counts;
     }
 
     public async Task<JsonArray> ActorsAsync(string query = "", CancellationToken ct = default) =>

@@ -237,4 +237,33 @@ public sealed class ServeStateTests
         Assert.Equal(victim, dead.ReplicaId);
         Assert.Contains("health check failed 3 times in a row (InvalidOperationException: toggled)", dead.Reason);
     }
+
+    [Fact]
+    public void FirstPlacementHold_KeepsAFreshDeploymentUnplaced_AndSaysWhy()
+    {
+        Apply(6);
+        var held = _state.Reconcile(Observe() with { FirstPlacementHold = "waiting for nodes to register: 2 of 3 live" }, T0);
+        Assert.Empty(held);
+        Assert.Equal(DeploymentStatus.UPDATING, Deployment.Status);
+        Assert.Contains("waiting for nodes to register: 2 of 3 live", Deployment.Message);
+
+        var actions = Tick(T0.AddSeconds(1));
+        Assert.Equal(6, actions.OfType<StartReplicaAction>().Count());
+        Assert.DoesNotContain("waiting", Deployment.Message);
+    }
+
+    [Fact]
+    public void FirstPlacementHold_DoesNotDelayReplacingReplicasOfARunningDeployment()
+    {
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+
+        _nodes.Remove("node-2");
+        var actions = _state.Reconcile(Observe() with { FirstPlacementHold = "waiting" }, T0.AddSeconds(2));
+        var starts = actions.OfType<StartReplicaAction>().ToList();
+        Assert.Equal(2, starts.Count);
+        Assert.DoesNotContain(starts, s => s.Node.NodeId == "node-2");
+    }
 }
