@@ -13,6 +13,9 @@ var controllers = new List<IResourceBuilder<ProjectResource>>();
 var redis = builder.AddServeRedis(serve);
 restartable.Add(redis.Resource.Name);
 
+// One cluster token for the control plane (controllers' /api, node agents); proxies and replicas never get it.
+var authToken = builder.AddServeAuthToken(serve);
+
 // Two controllers: one leads (lease in Redis), the other stands by. Both answer the REST API on
 // ControllerPort (shared with SO_REUSEPORT); each also has its own port for health checks and forwarding.
 for (var i = 0; i < serve.Controllers; i++)
@@ -22,6 +25,7 @@ for (var i = 0; i < serve.Controllers; i++)
     var internalUrl = $"http://127.0.0.1:{internalPort}";
     var controller = builder.AddProject<Projects.Controller>(name, launchProfileName: null)
         .WithServeDefaults(serve, redis)
+        .WithClusterToken(authToken)
         .WithEnvironment("Controller__Url", serve.ControllerUrl)
         .WithEnvironment("Controller__InternalUrl", internalUrl)
         .WithEnvironment("Controller__ExpectedNodes", serve.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture))
@@ -31,7 +35,7 @@ for (var i = 0; i < serve.Controllers; i++)
     restartable.Add(name);
 }
 
-builder.AddServeConfigDeployment(serve, controllers);
+builder.AddServeConfigDeployment(serve, controllers, authToken);
 
 for (var i = 0; i < serve.Proxies; i++)
 {
@@ -52,6 +56,7 @@ for (var i = 0; i < serve.Nodes; i++)
     var name = $"node-{i}";
     builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
         .WithServeDefaults(serve, redis)
+        .WithClusterToken(authToken)
         .WithEnvironment("Node__Id", name);
     restartable.Add(name);
 }

@@ -24,6 +24,9 @@ internal sealed class ServeOptions
     /// <summary>The Serve config applied once the controller is healthy (KubeRay's serveConfigV2). Default: samples/serve.yaml.</summary>
     public string ConfigFile { get; set; } = "";
     public bool ApplyConfigOnStart { get; set; } = true;
+    /// <summary><c>token</c> (default): the control plane requires the cluster token; <c>disabled</c> turns that off (logged as a warning by every service).</summary>
+    public string AuthMode { get; set; } = "token";
+    public bool AuthDisabled => string.Equals(AuthMode, "disabled", StringComparison.OrdinalIgnoreCase);
 
     public string ControllerUrl => $"http://127.0.0.1:{ControllerPort}";
 
@@ -44,6 +47,9 @@ internal sealed class ServeOptions
         o.StateDir = s[nameof(StateDir)] ?? "";
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";
         o.ApplyConfigOnStart = !bool.TryParse(s[nameof(ApplyConfigOnStart)], out var apply) || apply;
+        o.AuthMode = s[nameof(AuthMode)] is { Length: > 0 } mode ? mode : o.AuthMode;
+        if (!o.AuthDisabled && !string.Equals(o.AuthMode, "token", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"Serve:AuthMode must be 'token' (the default) or 'disabled', got '{o.AuthMode}'");
         return o;
     }
 }

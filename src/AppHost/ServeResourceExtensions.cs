@@ -52,6 +52,31 @@ internal static class ServeResourceExtensions
         return redis;
     }
 
+    /// <summary>
+    /// The cluster token (null when <c>Serve:AuthMode=disabled</c>): a secret parameter whose value is
+    /// kept in <c>&lt;state&gt;/auth_token</c> (created with mode 600), so clients on this machine
+    /// (curl, tests, the CLI) find it there and it survives AppHost restarts.
+    /// </summary>
+    public static IResourceBuilder<ParameterResource>? AddServeAuthToken(this IDistributedApplicationBuilder builder, ServeOptions serve)
+    {
+        if (serve.AuthDisabled) return null;
+        var file = Path.Combine(ResolveStateDir(builder, serve), ServeAspire.Security.ClusterToken.FileName);
+        var token = new Lazy<string>(() =>
+        {
+            if (File.Exists(file) && File.ReadAllText(file).Trim() is { Length: >= ServeAspire.Security.ClusterToken.MinLength } existing) return existing;
+            var fresh = ServeAspire.Security.ClusterToken.Generate();
+            ServeAspire.Security.ClusterToken.WriteFile(file, fresh);
+            return fresh;
+        });
+        return builder.AddParameter("serve-auth-token", () => token.Value, secret: true);
+    }
+
+    /// <summary>A service that answers control-plane calls or makes them: it gets the cluster token (or is told auth is off).</summary>
+    public static IResourceBuilder<ProjectResource> WithClusterToken(this IResourceBuilder<ProjectResource> project, IResourceBuilder<ParameterResource>? token) =>
+        token is null
+            ? project.WithEnvironment("Serve__AuthMode", "disabled")
+            : project.WithEnvironment(ServeAspire.Security.ClusterToken.EnvVariable, token);
+
     /// <summary>What every ServeAspire service gets: the store, the cluster name, and to wait for the store.</summary>
     public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve,
         IResourceBuilder<RedisServerResource> redis) =>
@@ -67,7 +92,8 @@ internal static class ServeResourceExtensions
     /// applies a RayService's serveConfigV2 through the dashboard API. Later restarts of a controller
     /// recover the config from Redis instead (so a config PUT since then is kept).
     /// </summary>
-    public static void AddServeConfigDeployment(this IDistributedApplicationBuilder builder, ServeOptions serve, IEnumerable<IResourceBuilder<ProjectResource>> controllers)
+    public static void AddServeConfigDeployment(this IDistributedApplicationBuilder builder, ServeOptions serve, IEnumerable<IResourceBuilder<ProjectResource>> controllers,
+        IResourceBuilder<ParameterResource>? token)
     {
         if (!serve.ApplyConfigOnStart) return;
         var file = DefaultServeConfig(builder, serve);
@@ -78,6 +104,8 @@ internal static class ServeResourceExtensions
                 if (Interlocked.Exchange(ref applied, 1) == 1) return;
                 var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(controller.Resource);
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+                if (token is not null)
+                    http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", await token.Resource.GetValueAsync(ct));
                 var url = serve.ControllerUrl + "/api/serve/applications/";
                 for (var attempt = 1; attempt <= 30 && !ct.IsCancellationRequested; attempt++)
                 {

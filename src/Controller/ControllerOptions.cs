@@ -54,6 +54,18 @@ public sealed class ControllerOptions
     /// <summary>With no <see cref="ExpectedNodes"/>: how long the live-node set must stay unchanged to count as settled.</summary>
     public TimeSpan NodeSettleWindow { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Cluster-wide cap on replicas: a config asking for more (over all applications) is refused with 400.</summary>
+    [Range(1, 100_000)] public int MaxReplicas { get; set; } = 1000;
+
+    /// <summary>Replicas starting at once on one node (process start and constructor are the costly part).</summary>
+    [Range(1, 1000)] public int MaxStartingPerNode { get; set; } = 4;
+
+    /// <summary>Replicas of one deployment starting at once.</summary>
+    [Range(1, 10_000)] public int MaxStartingPerDeployment { get; set; } = 16;
+
+    /// <summary>A replica not RUNNING this long after placement counts as a constructor failure (stopped, retried, then DEPLOY_FAILED).</summary>
+    public TimeSpan ReplicaStartupTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
 }

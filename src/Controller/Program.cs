@@ -1,11 +1,14 @@
 using ServeAspire.Controller.Apis;
 using ServeAspire.Controller.Extensions;
+using ServeAspire.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddControllerServices();
 
 var app = builder.Build();
+// Every /api/* call carries the cluster token; health endpoints stay open for probes.
+app.UseClusterToken(path => path.StartsWithSegments("/api"));
 app.UseLeaderForwarding();
 app.MapDefaultEndpoints();
 app.MapLeadershipApi();

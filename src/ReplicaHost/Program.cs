@@ -1,6 +1,7 @@
 using ServeAspire.ReplicaHost.Apis;
 using ServeAspire.ReplicaHost.Extensions;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.Security;
 
 // One executable, two roles: the node agent, and (with "replica" first) one replica process it starts.
 if (args.Length > 0 && args[0] == ReplicaProcess.ReplicaVerb)
@@ -11,6 +12,8 @@ builder.AddServiceDefaults();
 builder.AddNodeServices();
 
 var app = builder.Build();
+// Only health probes are open; the replica API needs the cluster token.
+app.UseClusterToken(path => !path.StartsWithSegments("/health") && !path.StartsWithSegments("/alive"));
 app.MapDefaultEndpoints();
 app.MapReplicasApi();
 await app.RunAsync();

@@ -25,7 +25,7 @@ public sealed class ManifestTests : IDisposable
         var objects = Objects; // strict: an unknown field would throw
         Assert.Equal(
             ["ConfigMap/redis-config", "ConfigMap/serve-config", "Deployment/controller", "Deployment/node", "Deployment/proxy", "Namespace/serveaspire",
-             "PodDisruptionBudget/controller", "PodDisruptionBudget/node", "PodDisruptionBudget/proxy", "Secret/redis-auth",
+             "PodDisruptionBudget/controller", "PodDisruptionBudget/node", "PodDisruptionBudget/proxy", "Secret/redis-auth", "Secret/serve-auth",
              "Service/controller", "Service/proxy", "Service/redis", "StatefulSet/redis"],
             objects.Cast<IKubernetesObject<V1ObjectMeta>>().Select(o => $"{o.Kind}/{o.Metadata.Name}").Order(StringComparer.Ordinal));
         var kustomization = File.ReadAllText(Path.Combine(_dir, "kustomization.yaml"));
@@ -112,7 +112,13 @@ public sealed class ManifestTests : IDisposable
             Assert.StartsWith("redis-0.redis.serveaspire.svc.cluster.local:6379,password=$(REDIS_PASSWORD)", env["ConnectionStrings__redis"].Value);
             Assert.Contains(env.Keys, k => k.EndsWith("__Cluster"));
             Assert.NotNull(d.Spec.Template.Spec.Containers[0].Resources.Limits);
+            // The cluster token: from the Secret for the control plane (controllers, node agents); never for proxies.
+            if (d.Metadata.Name is "controller" or "node")
+                Assert.Equal(("serve-auth", "token"), (env["SERVE_AUTH_TOKEN"].ValueFrom.SecretKeyRef.Name, env["SERVE_AUTH_TOKEN"].ValueFrom.SecretKeyRef.Key));
+            else
+                Assert.DoesNotContain("SERVE_AUTH_TOKEN", env.Keys);
         }
+        Assert.Equal(File.ReadAllText(Path.Combine(_dir, ".auth-token")).Trim(), One<V1Secret>("serve-auth").StringData["token"]);
     }
 
     [Fact]
@@ -162,10 +168,11 @@ public sealed class ManifestTests : IDisposable
         foreach (var (file, bytes) in first) Assert.True(bytes.AsSpan().SequenceEqual(second[file]), $"{file} changed");
 
         var password = File.ReadAllText(Path.Combine(_dir, ".redis-password")).Trim();
-        var elsewhere = Publisher.Publish("--redis-password", password);
+        var token = File.ReadAllText(Path.Combine(_dir, ".auth-token")).Trim();
+        var elsewhere = Publisher.Publish("--redis-password", password, "--auth-token", token);
         try
         {
-            foreach (var (file, bytes) in first.Where(f => f.Key != ".redis-password"))
+            foreach (var (file, bytes) in first.Where(f => f.Key is not ".redis-password" and not ".auth-token"))
                 Assert.True(bytes.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(elsewhere, file!))), $"{file} differs between folders");
         }
         finally { Directory.Delete(elsewhere, true); }

@@ -16,6 +16,8 @@ internal sealed record KubernetesOptions
     public string? ExternalRedis { get; init; }
     /// <summary>Fixed Redis password (else one is generated once and kept in the output folder's .redis-password).</summary>
     public string? RedisPassword { get; init; }
+    /// <summary>Fixed cluster token (else one is generated once and kept in the output folder's .auth-token).</summary>
+    public string? AuthToken { get; init; }
     public string ProxyServiceType { get; init; } = "ClusterIP";
     public string? OtlpEndpoint { get; init; }
     public string Cluster { get; init; } = "default";
@@ -41,6 +43,7 @@ internal sealed record KubernetesOptions
                 "--tag" => o with { ImageTag = Next() },
                 "--external-redis" => o with { ExternalRedis = Next() },
                 "--redis-password" => o with { RedisPassword = Next() },
+                "--auth-token" => o with { AuthToken = Next() },
                 "--proxy-service-type" => o with { ProxyServiceType = Next() is var t && t is "ClusterIP" or "NodePort" or "LoadBalancer" ? t : throw new ArgumentException("--proxy-service-type must be ClusterIP, NodePort or LoadBalancer") },
                 "--otlp-endpoint" => o with { OtlpEndpoint = Next() },
                 "--cluster" => o with { Cluster = Next() },

@@ -9,7 +9,7 @@ namespace ServeAspire.AppHost.Kubernetes;
 /// the proxies (+ Service), the node agents, PodDisruptionBudgets, and the serve config. Pure and
 /// deterministic: the same inputs give the same objects.
 /// </summary>
-internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword, string serveConfigYaml, AppModelSummary model)
+internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword, string authToken, string serveConfigYaml, AppModelSummary model)
 {
     private const string PartOf = "serveaspire";
     private const int ControllerApiPort = 8265;
@@ -18,6 +18,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     private const int NodePort = 8080;
     private const int RedisPort = 6379;
     public const string RedisSecret = "redis-auth";
+    public const string AuthSecret = "serve-auth";
     public const string RedisConfigMap = "redis-config";
     public const string ServeConfigMap = "serve-config";
 
@@ -28,6 +29,11 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
         var list = new List<Manifest>();
         if (o.EmitNamespace) list.Add(new("namespace.yaml", new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = o.Namespace, Labels = Labels("namespace") } }));
         list.Add(new("redis-secret.yaml", RedisAuthSecret()));
+        list.Add(new("serve-auth-secret.yaml", new V1Secret
+        {
+            ApiVersion = "v1", Kind = "Secret", Metadata = Meta(AuthSecret, "controller"), Type = "Opaque",
+            StringData = new Dictionary<string, string> { ["token"] = authToken },
+        }));
         if (o.ExternalRedis is null)
         {
             list.Add(new("redis-configmap.yaml", RedisConfig()));
@@ -139,9 +145,17 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
         return env;
     }
 
+    /// <summary>The cluster token, for the services that serve or call the control plane (never proxies or replicas).</summary>
+    private static V1EnvVar TokenEnv() => new()
+    {
+        Name = "SERVE_AUTH_TOKEN",
+        ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = AuthSecret, Key = "token" } },
+    };
+
     private V1Deployment ControllerDeployment()
     {
         var env = StoreEnv("Controller");
+        env.Add(TokenEnv());
         env.Add(new V1EnvVar { Name = "Controller__Url", Value = $"http://0.0.0.0:{ControllerApiPort}" });
         env.Add(new V1EnvVar { Name = "Controller__InternalUrl", Value = $"http://$(POD_IP):{ControllerInternalPort}" });
         env.Add(new V1EnvVar { Name = "Controller__ServeConfigFile", Value = "/etc/serve/serve.yaml" });
@@ -182,6 +196,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     private V1Deployment NodeDeployment()
     {
         var env = StoreEnv("Node");
+        env.Add(TokenEnv());
         env.Add(new V1EnvVar { Name = "Node__Id", Value = "$(POD_NAME)" });
         env.Add(new V1EnvVar { Name = "Node__Url", Value = $"http://$(POD_IP):{NodePort}" });
         env.Add(new V1EnvVar { Name = "Node__ReplicaBindAddress", Value = "$(POD_IP)" });

@@ -8,12 +8,14 @@ namespace ServeAspire.AppHost.Kubernetes;
 internal static class ManifestWriter
 {
     public const string PasswordFile = ".redis-password";
+    public const string TokenFile = ".auth-token";
 
     public static IReadOnlyList<string> Write(string outputDir, KubernetesOptions options, string serveConfigYaml, AppModelSummary model)
     {
         Directory.CreateDirectory(outputDir);
-        var password = options.RedisPassword ?? ExistingOrNewPassword(outputDir);
-        var builder = new ManifestBuilder(options, password, serveConfigYaml, model);
+        var password = options.RedisPassword ?? ExistingOrNewSecret(outputDir, PasswordFile);
+        var token = options.AuthToken ?? ExistingOrNewSecret(outputDir, TokenFile);
+        var builder = new ManifestBuilder(options, password, token, serveConfigYaml, model);
         var manifests = builder.Build();
         var written = new List<string>();
         foreach (var m in manifests)
@@ -37,10 +39,10 @@ internal static class ManifestWriter
         return written;
     }
 
-    /// <summary>A password generated once per output folder and reused, so publishing again changes nothing.</summary>
-    private static string ExistingOrNewPassword(string outputDir)
+    /// <summary>A secret generated once per output folder and reused, so publishing again changes nothing.</summary>
+    private static string ExistingOrNewSecret(string outputDir, string file)
     {
-        var path = Path.Combine(outputDir, PasswordFile);
+        var path = Path.Combine(outputDir, file);
         if (File.Exists(path)) return File.ReadAllText(path).Trim();
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         File.WriteAllText(path, password + "\n");

@@ -198,7 +198,7 @@ internal sealed partial class ControlLoopService(
         if (actions.Count > 0)
         {
             if (!await store.IsTokenCurrentAsync(token, cancellationToken)) throw new FencedException(token);
-            await Task.WhenAll(actions.Select(a => ActAsync(a, cancellationToken)));
+            await Task.WhenAll(actions.Select(a => ActAsync(a, token, cancellationToken)));
         }
 
         // 6. Checkpoint placement when it changed.
@@ -210,16 +210,16 @@ internal sealed partial class ControlLoopService(
         }
     }
 
-    private async Task ActAsync(ReplicaAction action, CancellationToken cancellationToken)
+    private async Task ActAsync(ReplicaAction action, long token, CancellationToken cancellationToken)
     {
         switch (action)
         {
             case StartReplicaAction start:
-                var (accepted, error) = await nodes.StartReplicaAsync(start.Node, start.Request, cancellationToken);
+                var (accepted, error) = await nodes.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
                 state.OnStartResult(start.ReplicaId, accepted, error);
                 break;
             case StopReplicaAction stop:
-                var (stopped, unknown) = await nodes.StopReplicaAsync(stop.Node, stop.ReplicaId, cancellationToken);
+                var (stopped, unknown) = await nodes.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
                 state.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());
                 break;
         }

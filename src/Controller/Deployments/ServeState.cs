@@ -10,8 +10,9 @@ namespace ServeAspire.Controller.Deployments;
 /// and DeploymentStateManager in one). Pure state: no sockets, processes or Redis. The control loop
 /// feeds it observations and performs the actions it returns; every method is safe to run again.
 /// </summary>
-public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHistory, Func<string> newReplicaId, ILogger<ServeState> logger)
+public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHistory, Func<string> newReplicaId, ILogger<ServeState> logger, ReplicaLimits? replicaLimits = null)
 {
+    private readonly ReplicaLimits limits = replicaLimits ?? ReplicaLimits.Default;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ApplicationState> _apps = [];
     private readonly LinkedList<DeadReplica> _dead = new();
@@ -190,7 +191,9 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
     {
         var liveNodes = observation.PlaceableNodes();
         var draining = observation.Nodes.Values.Where(n => n.Node.Draining).Select(n => n.Node.NodeId).ToHashSet();
-        var totals = AllDeployments().SelectMany(d => d.Alive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+
+        // Pass 1, everything that stops: deleted deployments, draining nodes, scale-downs, starts that
+        // took too long. A new config supersedes the old at once, and what leaves frees room first.
         foreach (var dep in AllDeployments())
         {
             var alive = dep.Alive.ToList();
@@ -201,39 +204,70 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             }
             // A draining node's replicas leave the routes now and stop gracefully; replacements go elsewhere.
             foreach (var r in alive.Where(r => draining.Contains(r.NodeId))) BeginStop(dep, r, now, $"node {r.NodeId} is draining");
-            alive.RemoveAll(r => draining.Contains(r.NodeId));
-            var target = dep.Spec.NumReplicas;
+            foreach (var r in alive.Where(r => r.State == ReplicaState.STARTING && now - r.StartTime >= limits.StartupTimeout))
+            {
+                // A constructor that never finishes is a constructor failure (retried, then DEPLOY_FAILED).
+                dep.ConsecutiveStartupFailures++;
+                dep.LastStartupError = $"replica {r.ReplicaId} did not become ready within {limits.StartupTimeout.TotalSeconds:F0} s";
+                BeginStop(dep, r, now, dep.LastStartupError);
+            }
+            alive = dep.Alive.ToList();
+            if (alive.Count > dep.Spec.NumReplicas)
+                foreach (var r in DeploymentScheduler.ChooseVictims(alive, alive.Count - dep.Spec.NumReplicas, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
+                    BeginStop(dep, r, now, "scaling down");
+        }
+
+        // Pass 2, starts, bounded: a node takes no more processes than it advertises (stopping ones
+        // still count until they are gone), and no more than MaxStartingPerNode start at once.
+        var all = AllDeployments().SelectMany(d => d.Replicas).ToList();
+        var occupied = all.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        var startingOn = all.Where(r => r.State == ReplicaState.STARTING).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        var totals = all.Where(r => r.IsAlive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        int Capacity(string node) => observation.Nodes[node].Node.Capacity is > 0 and var c ? c : int.MaxValue;
+        int CapacityRoom(string node) => Math.Max(0, Capacity(node) - occupied.GetValueOrDefault(node));
+        foreach (var dep in AllDeployments())
+        {
             dep.PlacementNote = null;
-            if (alive.Count == 0 && target > 0 && observation.FirstPlacementHold is { } hold)
+            if (dep.Deleting || dep.Failed) continue;
+            var alive = dep.Alive.ToList();
+            var target = dep.Spec.NumReplicas;
+            if (alive.Count >= target) continue;
+            if (alive.Count == 0 && observation.FirstPlacementHold is { } hold)
             {
                 // A fresh deployment waits (bounded) for every node to register, so it is spread evenly.
                 dep.PlacementNote = hold;
                 continue;
             }
-            if (alive.Count < target && !dep.Failed)
+            var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);
+            var perNode = alive.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+            var room = liveNodes.ToDictionary(n => n, n => Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n)));
+            var wanted = target - alive.Count;
+            var startNow = Math.Min(wanted, Math.Max(0, limits.MaxStartingPerDeployment - alive.Count(r => r.State == ReplicaState.STARTING)));
+            var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room);
+            foreach (var nodeId in placed)
             {
-                var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);
-                var perNode = alive.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
-                foreach (var nodeId in DeploymentScheduler.Place(target - alive.Count, liveNodes, perNode, totals, maxPerNode))
+                var rec = new ReplicaRecord
                 {
-                    var rec = new ReplicaRecord
-                    {
-                        ReplicaId = newReplicaId(), Application = dep.Application, Deployment = dep.Spec.Name,
-                        NodeId = nodeId, StartTime = now,
-                    };
-                    dep.Replicas.Add(rec);
-                    totals[nodeId] = totals.GetValueOrDefault(nodeId) + 1;
-                    actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
-                        rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
-                        dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS)));
-                    Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
-                }
+                    ReplicaId = newReplicaId(), Application = dep.Application, Deployment = dep.Spec.Name,
+                    NodeId = nodeId, StartTime = now,
+                };
+                dep.Replicas.Add(rec);
+                totals[nodeId] = totals.GetValueOrDefault(nodeId) + 1;
+                occupied[nodeId] = occupied.GetValueOrDefault(nodeId) + 1;
+                startingOn[nodeId] = startingOn.GetValueOrDefault(nodeId) + 1;
+                perNode[nodeId] = perNode.GetValueOrDefault(nodeId) + 1;
+                actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
+                    rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
+                    dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS)));
+                Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
             }
-            else if (alive.Count > target)
-            {
-                foreach (var r in DeploymentScheduler.ChooseVictims(alive, alive.Count - target, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
-                    BeginStop(dep, r, now, "scaling down");
-            }
+            // Replicas that fit nowhere (as Ray reports unschedulable ones): said in the status, placed when room appears.
+            var fits = liveNodes.Sum(n => Math.Min(CapacityRoom(n), Math.Max(0, maxPerNode - perNode.GetValueOrDefault(n))));
+            var unplaced = wanted - placed.Count - fits;
+            if (unplaced > 0)
+                dep.PlacementNote = liveNodes.Count == 0
+                    ? $"{wanted - placed.Count} replica(s) cannot be placed: no live node"
+                    : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used{(dep.Spec.MaxReplicasPerNode is { } m ? $", max_replicas_per_node {m}" : "")}); they are placed when capacity appears";
         }
     }
 

@@ -12,6 +12,7 @@ using System.Net.Sockets;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Runtime;
+using ServeAspire.Security;
 using ServeAspire.Store;
 
 namespace ServeAspire.Controller.Extensions;
@@ -21,6 +22,7 @@ internal static class Extensions
     public static void AddControllerServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<ControllerOptions>().BindConfiguration(ControllerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.AddClusterToken();
         var publicUrl = builder.Configuration[$"{ControllerOptions.Section}:Url"] ?? new ControllerOptions().Url;
         var internalUrl = builder.Configuration[$"{ControllerOptions.Section}:InternalUrl"];
         builder.WebHost.UseUrls(internalUrl is null ? [publicUrl] : [publicUrl, internalUrl]);
@@ -57,7 +59,8 @@ internal static class Extensions
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
-            return new ServeState(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<ServeState>>());
+            return new ServeState(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<ServeState>>(),
+                new ReplicaLimits(o.MaxStartingPerNode, o.MaxStartingPerDeployment, o.ReplicaStartupTimeout));
         });
         builder.Services.AddSingleton(sp =>
         {
@@ -70,7 +73,12 @@ internal static class Extensions
         builder.Services.AddSingleton<ServeDetailsBuilder>();
 
         // Node calls are short and level-triggered (the next tick retries), so keep the pipeline tight.
-        builder.Services.AddHttpClient(HttpNodeClient.ClientName);
+        builder.Services.AddHttpClient(HttpNodeClient.ClientName).ConfigureHttpClient((sp, client) =>
+        {
+            // Node agents answer only the cluster's token.
+            if (sp.GetRequiredService<ClusterToken>().Value is { } token)
+                client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        });
         builder.Services.AddOptions<HttpStandardResilienceOptions>($"{HttpNodeClient.ClientName}-standard").Configure(o =>
         {
             o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);

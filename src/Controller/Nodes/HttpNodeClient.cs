@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using ServeAspire.Model;
+using ServeAspire.Security;
 
 namespace ServeAspire.Controller.Nodes;
 
@@ -29,11 +30,13 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         }
     }
 
-    public async Task<(bool, string?)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, CancellationToken cancellationToken)
+    public async Task<(bool, string?)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await Client.PostAsJsonAsync($"{node.Address}/replicas", request, SerializerOptions.Default, cancellationToken);
+            using var message = new HttpRequestMessage(HttpMethod.Post, $"{node.Address}/replicas") { Content = JsonContent.Create(request, options: SerializerOptions.Default) };
+            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var response = await Client.SendAsync(message, cancellationToken);
             return response.IsSuccessStatusCode ? (true, null) : (false, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
         }
         catch (Exception ex)
@@ -42,11 +45,13 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         }
     }
 
-    public async Task<(bool, bool)> StopReplicaAsync(NodeRegistration node, string replicaId, CancellationToken cancellationToken)
+    public async Task<(bool, bool)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await Client.DeleteAsync($"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}", cancellationToken);
+            using var message = new HttpRequestMessage(HttpMethod.Delete, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}");
+            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var response = await Client.SendAsync(message, cancellationToken);
             return (response.IsSuccessStatusCode, response.StatusCode == HttpStatusCode.NotFound);
         }
         catch (Exception)

@@ -16,6 +16,7 @@ public interface INodeClient
     /// answer in time (no news).
     /// </returns>
     Task<NodeListResult> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken);
-    Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, CancellationToken cancellationToken);
-    Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, CancellationToken cancellationToken);
+    /// <param name="leaderToken">This tenure's fencing token: a node refuses it once it has seen a newer one.</param>
+    Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
+    Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken);
 }

@@ -13,21 +13,24 @@ public static class DeploymentScheduler
     /// <param name="nodes">Live node ids.</param>
     /// <param name="deploymentCounts">Replicas of this deployment per node (alive ones).</param>
     /// <param name="totalCounts">Replicas of all deployments per node.</param>
+    /// <param name="room">How many more replicas each node may start now (capacity, start bounds); absent: no limit.</param>
     /// <returns>One node id per replica placed; fewer than <paramref name="count"/> when nodes are full.</returns>
     public static IReadOnlyList<string> Place(int count, IEnumerable<string> nodes, IReadOnlyDictionary<string, int> deploymentCounts,
-        IReadOnlyDictionary<string, int> totalCounts, int maxPerNode)
+        IReadOnlyDictionary<string, int> totalCounts, int maxPerNode, IReadOnlyDictionary<string, int>? room = null)
     {
         var dep = nodes.Distinct().ToDictionary(n => n, n => deploymentCounts.GetValueOrDefault(n));
         var total = dep.Keys.ToDictionary(n => n, n => totalCounts.GetValueOrDefault(n));
+        var left = dep.Keys.ToDictionary(n => n, n => room?.GetValueOrDefault(n) ?? int.MaxValue);
         var placed = new List<string>(count);
         for (var i = 0; i < count; i++)
         {
             var choice = dep.Keys
-                .Where(n => dep[n] < maxPerNode)
+                .Where(n => dep[n] < maxPerNode && left[n] > 0)
                 .OrderBy(n => dep[n]).ThenBy(n => total[n]).ThenBy(n => n, StringComparer.Ordinal)
                 .FirstOrDefault();
             if (choice is null) break;
             placed.Add(choice);
+            left[choice]--;
             dep[choice]++;
             total[choice]++;
         }

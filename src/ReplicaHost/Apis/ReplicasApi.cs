@@ -1,16 +1,22 @@
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.Security;
 
 namespace ServeAspire.ReplicaHost.Apis;
 
-/// <summary>The node API the controller calls: list, start and stop replica processes.</summary>
+/// <summary>
+/// The node API the controller calls: list, start and stop replica processes. Every call carries the
+/// cluster token (checked before this); starts and stops also carry the leader's fencing token.
+/// </summary>
 internal static class ReplicasApi
 {
     public static IEndpointRouteBuilder MapReplicasApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/replicas", (ReplicaSupervisor s) => Results.Json(s.List(), SerializerOptions.Default));
-        app.MapPost("/replicas", (StartReplicaRequest request, ReplicaSupervisor s) =>
+        app.MapPost("/replicas", (StartReplicaRequest request, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
         {
+            if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)
+                return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
             if (string.IsNullOrWhiteSpace(request.ReplicaId) || string.IsNullOrWhiteSpace(request.ImportPath))
                 return Results.Json(new { error = "replica_id and import_path are required" }, SerializerOptions.Default, statusCode: 400);
             try
@@ -22,8 +28,12 @@ internal static class ReplicasApi
                 return Results.Json(new { error = ex.Message }, SerializerOptions.Default, statusCode: 503);
             }
         });
-        app.MapDelete("/replicas/{replicaId}", (string replicaId, ReplicaSupervisor s) =>
-            s.Stop(replicaId) ? Results.Accepted() : Results.Json(new { error = $"no replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404));
+        app.MapDelete("/replicas/{replicaId}", (string replicaId, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
+        {
+            if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)
+                return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
+            return s.Stop(replicaId) ? Results.Accepted() : Results.Json(new { error = $"no replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
+        });
         return app;
     }
 }

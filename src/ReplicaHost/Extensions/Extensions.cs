@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.Json;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.Security;
 using ServeAspire.Store;
 
 namespace ServeAspire.ReplicaHost.Extensions;
@@ -18,6 +19,8 @@ internal static class Extensions
         builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NodeOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.AddClusterToken();
+        builder.Services.AddSingleton<LeaderTokens>();
         builder.Services.AddSingleton<NodeIdentity>();
         builder.Services.AddSingleton<ReplicaSupervisor>();
         builder.Services.AddHostedService<NodeHeartbeatService>();

@@ -62,7 +62,7 @@ internal sealed partial class NodeHeartbeatService(
     private async Task RegisterAsync()
     {
         var opts = options.Value;
-        var registration = new NodeRegistration(opts.Id, identity.InstanceId, identity.Address!, Environment.ProcessId, _startedAt, identity.Draining);
+        var registration = new NodeRegistration(opts.Id, identity.InstanceId, identity.Address!, Environment.ProcessId, _startedAt, identity.Draining, opts.Capacity);
         var db = redis.GetDatabase();
         await db.HashSetAsync(keys.Nodes, opts.Id, JsonSerializer.Serialize(registration, SerializerOptions.Default));
         await db.StringSetAsync(keys.NodeHeartbeat(opts.Id), identity.InstanceId, opts.HeartbeatTtl);

@@ -27,6 +27,18 @@ public sealed class NodeOptions
     /// <summary>On SIGTERM, how long the node waits for the controller to move its replicas away before stopping them itself.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(25);
 
+    /// <summary>
+    /// How many replica processes this node hosts at most (advertised to the controller, enforced on
+    /// start). Default: one per <see cref="MemoryPerReplicaMiB"/> of the memory this process may use, at least 1.
+    /// </summary>
+    [Range(1, 10_000)] public int? MaxReplicas { get; set; }
+
+    /// <summary>Memory budgeted per replica for the default <see cref="MaxReplicas"/> (an idle .NET replica takes about 130 MB).</summary>
+    [Range(64, 1_048_576)] public int MemoryPerReplicaMiB { get; set; } = 512;
+
+    /// <summary>The effective capacity.</summary>
+    public int Capacity => MaxReplicas ?? (int)Math.Clamp(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (MemoryPerReplicaMiB * 1024L * 1024L), 1, 10_000);
+
     /// <summary>How long exited replicas stay listed so the controller sees why they exited.</summary>
     public TimeSpan DeadReplicaRetention { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -66,13 +66,10 @@ internal sealed partial class ReplicaProcess : IDisposable
                      "--graceful-shutdown-timeout-s", request.GracefulShutdownTimeoutS.ToString(System.Globalization.CultureInfo.InvariantCulture),
                  })
             psi.ArgumentList.Add(a);
+        // User code gets no credential and none of the node's settings (ports, store, token): an allowlist.
+        ReplicaEnvironment.Restrict(psi.Environment);
         psi.Environment["OTEL_SERVICE_NAME"] = $"replica-{request.Deployment}";
         psi.Environment["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={request.ReplicaId},serve.node_id={nodeId}";
-        // The node's own URL settings must not leak into the replica, which picks its own port.
-        psi.Environment.Remove("ASPNETCORE_URLS");
-        psi.Environment.Remove("HTTP_PORTS");
-        psi.Environment.Remove("ASPNETCORE_HTTP_PORTS");
-        psi.Environment.Remove("Node__Url");
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         process.Start();

@@ -31,6 +31,8 @@ internal sealed partial class ReplicaSupervisor(
         {
             if (_shuttingDown || identity.Draining) throw new InvalidOperationException("node is draining");
             if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
+            // Enforced here too, not only in the controller's placement: a node never runs more than it advertised.
+            if (AliveCount >= options.Value.Capacity) throw new InvalidOperationException($"node is full: {AliveCount} of {options.Value.Capacity} replicas (Node:MaxReplicas)");
             var replica = ReplicaProcess.Start(request, options.Value.Id, options.Value.ReplicaBindAddress, logger, time);
             replica.OnExit += OnReplicaExit;
             _replicas[request.ReplicaId] = replica;

@@ -3,7 +3,8 @@ namespace ServeAspire.Model;
 // Contracts the services exchange (over HTTP and through Redis). JSON, snake_case (SerializerOptions.Default).
 
 /// <summary>A node agent's registration in the store, refreshed by its heartbeat.</summary>
-public sealed record NodeRegistration(string NodeId, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining = false);
+/// <param name="Capacity">How many replica processes the node hosts at most (0: not advertised, e.g. an older node).</param>
+public sealed record NodeRegistration(string NodeId, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining = false, int Capacity = 0);
 
 /// <summary>A proxy's registration in the store, refreshed by its heartbeat.</summary>
 public sealed record ProxyRegistration(string Name, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining);

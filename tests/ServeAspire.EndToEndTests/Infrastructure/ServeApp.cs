@@ -26,7 +26,10 @@ public sealed class ServeApp : IAsyncDisposable
     private readonly DistributedApplication _app;
     private readonly string _stateDir;
 
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(15) };
+    /// <summary>Carries the cluster token to the controllers' ports only: a proxy would forward it to user code.</summary>
+    public HttpClient Http { get; }
+    /// <summary>The cluster token the AppHost generated (in the state folder's auth_token, mode 600).</summary>
+    public string Token { get; }
     public Uri Controller { get; } = new($"http://127.0.0.1:{ControllerPort}");
     public Uri Proxy(int i) => new($"http://127.0.0.1:{ProxyBasePort + i}");
     /// <summary>Controller instance i's own address (the shared API port reaches either).</summary>
@@ -73,6 +76,19 @@ public sealed class ServeApp : IAsyncDisposable
         _app = app;
         _stateDir = stateDir;
         SinceStart = sinceStart;
+        var tokenFile = Path.Combine(stateDir, "auth_token");
+        Token = File.Exists(tokenFile) ? File.ReadAllText(tokenFile).Trim() : ""; // none with Serve:AuthMode=disabled
+        Http = new HttpClient(new ControllerTokenHandler(Token) { InnerHandler = new SocketsHttpHandler() }) { Timeout = TimeSpan.FromSeconds(15) };
+    }
+
+    private sealed class ControllerTokenHandler(string token) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (token.Length > 0 && request.RequestUri is { Port: >= ControllerPort and <= ControllerPort + 2 } && request.Headers.Authorization is null)
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);

@@ -10,7 +10,7 @@ namespace ServeAspire.UnitTests.Deployments;
 public sealed class ServeStateTests
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch.AddDays(20000);
-    private readonly ServeState _state;
+    private ServeState _state;
     private int _ids;
     private readonly Dictionary<string, FakeNode> _nodes = [];
 
@@ -25,6 +25,28 @@ public sealed class ServeStateTests
         public NodeRegistration Registration { get; set; } = new(id, id + "-i1", $"http://{id}", 1, DateTimeOffset.UnixEpoch);
         public Dictionary<string, ReplicaProcessInfo> Replicas { get; } = [];
         public bool Answers { get; set; } = true;
+    }
+
+    private void UseLimits(ReplicaLimits limits) =>
+        _state = new ServeState(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<ServeState>.Instance, limits);
+
+    private void SetCapacity(int capacity)
+    {
+        foreach (var n in _nodes.Values) n.Registration = n.Registration with { Capacity = capacity };
+    }
+
+    private void ApplyYaml(string yaml)
+    {
+        var result = ConfigValidator.Validate(yaml, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        _state.ApplyConfig(result.Config!, null, T0);
+    }
+
+    private void AllStopsFinish()
+    {
+        foreach (var n in _nodes.Values)
+            foreach (var (id, r) in n.Replicas.ToList())
+                if (r.State == ReplicaProcessState.STOPPING) n.Replicas[id] = r with { State = ReplicaProcessState.DEAD };
     }
 
     private void Apply(int replicas, string route = "/")
@@ -265,5 +287,73 @@ public sealed class ServeStateTests
         var starts = actions.OfType<StartReplicaAction>().ToList();
         Assert.Equal(2, starts.Count);
         Assert.DoesNotContain(starts, s => s.Node.NodeId == "node-2");
+    }
+
+    [Fact]
+    public void NodesAtCapacity_PlaceWhatFits_ReportTheRestInTheStatus_AndPlaceItWhenRoomAppears()
+    {
+        SetCapacity(2);
+        Apply(8);
+        var first = Tick(T0).OfType<StartReplicaAction>().ToList();
+        Assert.Equal(6, first.Count);
+        Assert.All(first.GroupBy(a => a.Node.NodeId), g => Assert.Equal(2, g.Count()));
+        Assert.Contains("2 replica(s) cannot be placed: the 3 live node(s) are full (6 of 6 replica slots used)", Deployment.Message);
+
+        SetCapacity(3);
+        var second = Tick(T0.AddSeconds(1)).OfType<StartReplicaAction>().ToList();
+        Assert.Equal(2, second.Count);
+        Assert.DoesNotContain("cannot be placed", Deployment.Message);
+    }
+
+    [Fact]
+    public void Starts_AreBoundedPerNodeAndPerDeployment()
+    {
+        UseLimits(new ReplicaLimits(MaxStartingPerNode: 1, MaxStartingPerDeployment: 2, StartupTimeout: TimeSpan.FromMinutes(5)));
+        Apply(6);
+        Assert.Equal(2, Tick(T0).OfType<StartReplicaAction>().Count());
+        Assert.Empty(Tick(T0.AddSeconds(1)).OfType<StartReplicaAction>()); // both still starting
+        AllConstructorsFinish();
+        var next = Tick(T0.AddSeconds(2)).OfType<StartReplicaAction>().ToList();
+        Assert.Equal(2, next.Count);
+        Assert.Equal(2, next.Select(a => a.Node.NodeId).Distinct().Count());
+        Assert.DoesNotContain("cannot be placed", Deployment.Message); // waiting for a start slot is not "unplaceable"
+    }
+
+    [Fact]
+    public void AReplicaNotReadyWithinTheStartupTimeout_IsAConstructorFailure_StoppedAndRetried()
+    {
+        UseLimits(new ReplicaLimits(4, 16, TimeSpan.FromSeconds(30)));
+        Apply(1);
+        var start = Assert.Single(Tick(T0).OfType<StartReplicaAction>());
+        Assert.Empty(Tick(T0.AddSeconds(29)));
+        Tick(T0.AddSeconds(30)); // out of the routes: STOPPING now, the stop call after the withdraw delay
+        var stop = Assert.Single(Tick(T0.AddSeconds(31)).OfType<StopReplicaAction>());
+        Assert.Equal(start.ReplicaId, stop.ReplicaId);
+        Assert.Equal(1, Deployment.ConsecutiveStartupFailures);
+        Assert.Contains("did not become ready within 30 s", Deployment.Message);
+        Assert.Equal(2, Deployment.Replicas.Count); // its replacement is already starting
+    }
+
+    [Fact]
+    public void ANewConfig_StopsWhatIsNoLongerWanted_BeforeStartingAnythingNew_OnFullNodes()
+    {
+        SetCapacity(2);
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+
+        ApplyYaml("""
+            applications:
+              - { name: other, route_prefix: "/other", import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: 3 } ] }
+            """);
+        var first = Tick(T0.AddSeconds(2));
+        Assert.Empty(first.OfType<StartReplicaAction>()); // the old replicas still hold every slot
+        Assert.Equal(6, _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].Replicas.Count(r => r.State == ReplicaState.STOPPING)));
+        Assert.Equal(6, Tick(T0.AddSeconds(3)).OfType<StopReplicaAction>().Count());
+        AllStopsFinish();
+        var starts = Tick(T0.AddSeconds(4)).OfType<StartReplicaAction>().ToList();
+        Assert.Equal(3, starts.Count);
+        Assert.All(starts, s => Assert.Equal("other", s.Request.Application));
     }
 }

@@ -1,0 +1,29 @@
+using System.Globalization;
+
+namespace ServeAspire.Security;
+
+/// <summary>
+/// The newest leader (fencing) token a node has seen. A start or stop carrying an older one comes
+/// from a deposed leader that has not noticed yet (e.g. it was paused past its lease): refused, so
+/// it cannot start or stop replicas behind its successor's back.
+/// </summary>
+public sealed class LeaderTokens
+{
+    public const string Header = "X-Serve-Leader-Token";
+    private long _newest;
+
+    public long Newest => Interlocked.Read(ref _newest);
+
+    /// <summary>Null when <paramref name="header"/> is acceptable (and remembered); otherwise why not.</summary>
+    public string? Admit(string? header)
+    {
+        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) || token <= 0)
+            return $"missing or malformed {Header}: every start and stop must carry the leader's fencing token";
+        while (true)
+        {
+            var newest = Interlocked.Read(ref _newest);
+            if (token < newest) return $"leader token {token} is older than {newest}, the newest this node has seen: a newer controller leads";
+            if (token == newest || Interlocked.CompareExchange(ref _newest, token, newest) == newest) return null;
+        }
+    }
+}
