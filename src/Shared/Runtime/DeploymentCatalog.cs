@@ -81,6 +81,12 @@ public sealed class DeploymentCatalog : IDeploymentResolver
         typeof(IDeployment).IsAssignableFrom(t) &&
         t.GetConstructor(Type.EmptyTypes) is not null;
 
+    /// <summary>
+    /// An assembly already loaded in this process (e.g. Samples, which the services reference), else
+    /// <c>&lt;dir&gt;/&lt;name&gt;.dll</c> from a probe folder. There is deliberately no
+    /// <c>Assembly.Load(name)</c> fallback: it would load whatever the runtime can find (the shared
+    /// framework, the app's dependencies), and a config must only reach the folders it was given.
+    /// </summary>
     private Assembly? LoadAssembly(string name)
     {
         lock (_lock)
@@ -89,13 +95,30 @@ public sealed class DeploymentCatalog : IDeploymentResolver
             if (loaded is not null) return loaded;
             foreach (var dir in _probeDirs)
             {
-                var path = Path.Combine(dir, name + ".dll");
-                if (!File.Exists(path)) continue;
-                try { return AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(path)); }
-                catch (Exception ex) when (ex is BadImageFormatException or FileLoadException) { return null; }
+                if (ProbePath(dir, name) is not { } path || !File.Exists(path)) continue;
+                try { return AssemblyLoadContext.Default.LoadFromAssemblyPath(path); }
+                catch (Exception ex) when (ex is BadImageFormatException or IOException or UnauthorizedAccessException) { return null; }
             }
-            try { return Assembly.Load(new AssemblyName(name)); }
-            catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException) { return null; }
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The full path of <c>&lt;name&gt;.dll</c> directly inside <paramref name="dir"/>, or null when it
+    /// would land anywhere else. ImportPath already refuses names that are paths; this is defence in
+    /// depth, so a future caller that skips that check still cannot leave the probe folders.
+    /// </summary>
+    internal static string? ProbePath(string dir, string name)
+    {
+        try
+        {
+            var folder = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+            var file = Path.GetFullPath(Path.Combine(folder, name + ".dll"));
+            return string.Equals(Path.GetDirectoryName(file), folder, StringComparison.Ordinal) ? file : null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
         }
     }
 }

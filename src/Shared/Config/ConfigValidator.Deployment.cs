@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ServeAspire.Runtime;
+
+namespace ServeAspire.Config;
+
+// One deployment's effective options: config, else the class's [Deployment] attribute, else Serve's default.
+public sealed partial class ConfigValidator
+{
+    private static readonly string[] DeploymentKeys =
+    [
+        "name", "num_replicas", "max_ongoing_requests", "max_queued_requests", "user_config", "autoscaling_config",
+        "graceful_shutdown_wait_loop_s", "graceful_shutdown_timeout_s", "health_check_period_s", "health_check_timeout_s",
+        "ray_actor_options", "placement_group_bundles", "placement_group_strategy", "placement_group_bundle_label_selector",
+        "max_replicas_per_node", "logging_config", "request_router_config", "gang_scheduling_config", "route_prefix",
+        "retry_on_failure", "max_constructor_retry_count",
+    ];
+    private static readonly HashSet<string> DeploymentIgnored =
+    [
+        "user_config", "autoscaling_config", "ray_actor_options", "placement_group_bundles", "placement_group_strategy",
+        "placement_group_bundle_label_selector", "logging_config", "request_router_config", "gang_scheduling_config", "route_prefix",
+    ];
+    private static readonly string[] AutoscalingKeys =
+    [
+        "min_replicas", "max_replicas", "initial_replicas", "target_ongoing_requests",
+        "upscale_delay_s", "downscale_delay_s", "look_back_period_s", "metrics_interval_s",
+        "upscaling_factor", "downscaling_factor", "upscale_smoothing_factor", "downscale_smoothing_factor",
+    ];
+    private static readonly string[] AutoscalingSeconds = ["upscale_delay_s", "downscale_delay_s", "look_back_period_s", "metrics_interval_s"];
+    private static readonly string[] AutoscalingFactors = ["upscaling_factor", "downscaling_factor", "upscale_smoothing_factor", "downscale_smoothing_factor"];
+
+    /// <summary>Ray's max_replicas for num_replicas "auto" (AutoscalingConfig.default()); 1 otherwise.</summary>
+    private const int AutoDefaultMaxReplicas = 100;
+
+    private string ReplicaCapRule => $"the cluster's replica cap, {ConfigLimits.MaxReplicasSetting}";
+
+    private DeploymentSpec ResolveDeployment(DeploymentClassInfo cls, JsonObject? ov, string loc)
+    {
+        var a = cls.Defaults;
+        if (ov is not null) CheckKeys(ov, loc, DeploymentKeys, DeploymentIgnored);
+
+        var numReplicas = ResolveNumReplicas(a.NumReplicas > 0 ? a.NumReplicas : DeploymentSpec.DefaultNumReplicas, ov, loc);
+        var maxOngoing = IntOption(ov, loc, "max_ongoing_requests", a.MaxOngoingRequests > 0 ? a.MaxOngoingRequests : DeploymentSpec.DefaultMaxOngoingRequests, FieldRanges.MaxOngoingRequests);
+        var maxQueued = IntOption(ov, loc, "max_queued_requests", a.MaxQueuedRequests >= -1 && a.MaxQueuedRequests != 0 ? a.MaxQueuedRequests : DeploymentSpec.DefaultMaxQueuedRequests, FieldRanges.MaxQueuedRequests);
+        var period = NumOption(ov, loc, "health_check_period_s", Or(a.HealthCheckPeriodS, DeploymentSpec.DefaultHealthCheckPeriodS), FieldRanges.HealthCheckSeconds);
+        var timeout = NumOption(ov, loc, "health_check_timeout_s", Or(a.HealthCheckTimeoutS, DeploymentSpec.DefaultHealthCheckTimeoutS), FieldRanges.HealthCheckSeconds);
+        var gTimeout = NumOption(ov, loc, "graceful_shutdown_timeout_s", Or(a.GracefulShutdownTimeoutS, DeploymentSpec.DefaultGracefulShutdownTimeoutS), FieldRanges.GracefulShutdownSeconds);
+        var gLoop = NumOption(ov, loc, "graceful_shutdown_wait_loop_s", Or(a.GracefulShutdownWaitLoopS, DeploymentSpec.DefaultGracefulShutdownWaitLoopS), FieldRanges.GracefulShutdownSeconds);
+        int? perNode = a.MaxReplicasPerNode > 0 ? a.MaxReplicasPerNode : null;
+        if (ov?["max_replicas_per_node"] is { } mrpn && mrpn.GetValueKind() != JsonValueKind.Null)
+        {
+            perNode = IntOption(ov, loc, "max_replicas_per_node", 1, FieldRanges.MaxReplicasPerNode);
+            if (ov["placement_group_bundles"] is not null)
+                Error($"{loc}.max_replicas_per_node", "Setting max_replicas_per_node is not allowed when placement_group_bundles is provided.");
+        }
+        var ctorRetries = IntOption(ov, loc, "max_constructor_retry_count", a.MaxConstructorRetryCount > 0 ? a.MaxConstructorRetryCount : DeploymentSpec.DefaultMaxConstructorRetryCount, FieldRanges.MaxConstructorRetryCount);
+        var retry = a.RetryOnFailure;
+        if (ov?["retry_on_failure"] is { } rof)
+        {
+            if (rof.GetValueKind() is JsonValueKind.True or JsonValueKind.False) retry = rof.GetValue<bool>();
+            else Error($"{loc}.retry_on_failure", $"must be true or false, got {ConfigText.Show(rof)}");
+        }
+        return new DeploymentSpec(cls.DeploymentName, cls.ImportPath, numReplicas, maxOngoing, maxQueued, period, timeout, gTimeout, gLoop, perNode, ctorRetries, retry);
+    }
+
+    private static double Or(double value, double fallback) => double.IsNaN(value) || value < 0 ? fallback : value;
+
+    /// <summary>num_replicas: an int within the cluster cap (never clamped), or "auto" with a valid autoscaling_config.</summary>
+    private int ResolveNumReplicas(int fallback, JsonObject? ov, string loc)
+    {
+        var nr = ov?["num_replicas"];
+        var isAuto = nr is JsonValue sv && sv.GetValueKind() == JsonValueKind.String && sv.GetValue<string>() == "auto";
+        var autoscaling = ov?["autoscaling_config"];
+        var start = autoscaling is null ? (isAuto ? 1 : (int?)null) : ValidateAutoscaling(autoscaling, $"{loc}.autoscaling_config", isAuto);
+        if (nr is null) return fallback;
+
+        var cap = _limits.MaxReplicas;
+        if (isAuto)
+        {
+            if (start is not { } run) return fallback;
+            // No autoscaler yet: run the starting count, and say so.
+            _ignored.Add($"{loc}.num_replicas (\"auto\": autoscaling is not implemented; running {run} replica(s))");
+            return run;
+        }
+        var read = ReadInteger(nr, out var n);
+        if (read is IntegerRead.NotANumber or IntegerRead.NotAnInteger)
+            Error($"{loc}.num_replicas", $"`num_replicas` must be an int or \"auto\", but got: {ConfigText.Show(nr)}");
+        else if (read == IntegerRead.Integer && n <= 0)
+            Error($"{loc}.num_replicas", $"must be greater than 0 and at most {cap} ({ReplicaCapRule}) (got {n})");
+        else if (read == IntegerRead.TooLarge || n > cap)
+            Error($"{loc}.num_replicas", $"must be between 1 and {cap} ({ReplicaCapRule}) (got {ConfigText.Show(nr)})");
+        else if (autoscaling is not null)
+            Error($"{loc}.num_replicas", "Manually setting num_replicas is not allowed when autoscaling_config is provided.");
+        else
+            return (int)n;
+        return fallback;
+    }
+
+    /// <summary>
+    /// Validates autoscaling_config (Ray's AutoscalingConfig rules, bounded by the cluster cap). Returns
+    /// the replica count to start with (initial_replicas, else min_replicas, at least 1), or null on errors.
+    /// </summary>
+    private int? ValidateAutoscaling(JsonNode node, string loc, bool isAuto)
+    {
+        if (node is not JsonObject obj)
+        {
+            Error(loc, $"must be a mapping, got {ConfigText.Show(node)}");
+            return null;
+        }
+        var before = _errorCount;
+        CheckKeys(obj, loc, AutoscalingKeys, EmptySet);
+        var cap = _limits.MaxReplicas;
+        var min = Present(obj, "min_replicas") is { } minNode ? Integer(minNode, $"{loc}.min_replicas", NumberRange.Ints(0, cap)) : 1;
+        var maxDefault = isAuto ? Math.Min(AutoDefaultMaxReplicas, cap) : 1;
+        var maxNode = Present(obj, "max_replicas");
+        var max = maxNode is not null ? Integer(maxNode, $"{loc}.max_replicas", NumberRange.Ints(1, cap)) : maxDefault;
+        if (min is { } lo && max is { } hi && hi < lo)
+            Error($"{loc}.max_replicas", maxNode is null
+                ? $"max_replicas defaults to {hi}, below min_replicas ({lo}); set max_replicas between {lo} and {cap}"
+                : $"must be greater than or equal to min_replicas ({lo}) and at most {cap} (got {hi})");
+        long? initial = null;
+        if (Present(obj, "initial_replicas") is { } initNode)
+            initial = min is { } lo2 && max is { } hi2 && hi2 >= lo2
+                ? Integer(initNode, $"{loc}.initial_replicas", NumberRange.Ints(lo2, hi2))
+                : Integer(initNode, $"{loc}.initial_replicas", NumberRange.Ints(0, cap));
+        if (Present(obj, "target_ongoing_requests") is { } target) Number(target, $"{loc}.target_ongoing_requests", FieldRanges.TargetOngoingRequests);
+        foreach (var key in AutoscalingSeconds)
+            if (Present(obj, key) is { } v) Number(v, $"{loc}.{key}", FieldRanges.AutoscalingSeconds);
+        foreach (var key in AutoscalingFactors)
+            if (Present(obj, key) is { } v) Number(v, $"{loc}.{key}", FieldRanges.AutoscalingFactor);
+
+        if (_errorCount != before) return null;
+        return (int)Math.Max(initial ?? min ?? 1, 1);
+    }
+
+    private static readonly HashSet<string> EmptySet = [];
+
+    /// <summary>The field's value, or null when it is absent or null (null means "Ray's default" here).</summary>
+    private static JsonNode? Present(JsonObject obj, string key) => obj[key] is { } v && v.GetValueKind() != JsonValueKind.Null ? v : null;
+}
