@@ -29,7 +29,7 @@ internal static class ApplicationsApi
         return app;
     }
 
-    private static async Task<IResult> PutAsync(HttpRequest request, ConfigWriter writer, IDeploymentResolver resolver, CancellationToken ct)
+    private static async Task<IResult> PutAsync(HttpRequest request, ConfigWriter writer, IDeploymentResolver resolver, ConfigLimits limits, CancellationToken ct)
     {
         if (request.ContentLength > MaxConfigBytes)
             return Error(413, $"config is larger than {MaxConfigBytes} bytes");
@@ -39,10 +39,10 @@ internal static class ApplicationsApi
         if (read > MaxConfigBytes) return Error(413, $"config is larger than {MaxConfigBytes} bytes");
         var text = new string(buffer, 0, read);
 
-        var document = ConfigDocument.Parse(text, out var parseError);
+        var document = ConfigDocument.Parse(text, limits, out var parseError);
         var result = parseError is not null
             ? new ConfigValidationResult(null, [parseError], [])
-            : ConfigValidator.Validate(document, resolver);
+            : ConfigValidator.Validate(document, resolver, limits);
         if (!result.IsValid)
             return Results.Json(new { error = result.Summary, errors = result.Errors }, SerializerOptions.Default, statusCode: 400);
 

@@ -31,6 +31,7 @@ internal sealed partial class ControlLoopService(
     LeaderState leader,
     NodeSettleGate settle,
     IDeploymentResolver resolver,
+    ConfigLimits limits,
     IOptions<ControllerOptions> options,
     TimeProvider time,
     ILogger<ControlLoopService> logger) : BackgroundService
@@ -125,7 +126,7 @@ internal sealed partial class ControlLoopService(
         var configJson = await store.LoadConfigAsync(cancellationToken);
         if (configJson is not null && JsonSerializer.Deserialize<ConfigCheckpoint>(configJson, SerializerOptions.Default) is { Config: { } doc } checkpoint)
         {
-            var result = ConfigValidator.Validate(doc, resolver);
+            var result = ConfigValidator.Validate(doc, resolver, limits);
             if (result.IsValid)
             {
                 state.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
@@ -141,8 +142,8 @@ internal sealed partial class ControlLoopService(
         if (options.Value.ServeConfigFile is { Length: > 0 } file && File.Exists(file))
         {
             var text = await File.ReadAllTextAsync(file, cancellationToken);
-            var document = ConfigDocument.Parse(text, out var parseError);
-            var initial = parseError is null ? ConfigValidator.Validate(document, resolver) : new ConfigValidationResult(null, [parseError], []);
+            var document = ConfigDocument.Parse(text, limits, out var parseError);
+            var initial = parseError is null ? ConfigValidator.Validate(document, resolver, limits) : new ConfigValidationResult(null, [parseError], []);
             if (!initial.IsValid)
             {
                 Log.InitialConfigInvalid(logger, file, initial.Summary);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
+using ServeAspire.Config;
 using ServeAspire.Controller.Apis;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
@@ -51,6 +52,7 @@ internal static class Extensions
             o.SerializerOptions.DictionaryKeyPolicy = null;
         });
         builder.Services.AddSingleton<IDeploymentResolver>(_ => new DeploymentCatalog());
+        builder.Services.AddSingleton(sp => ConfigLimits.Default with { MaxReplicas = sp.GetRequiredService<IOptions<ControllerOptions>>().Value.MaxReplicas });
         builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
         builder.Services.AddSingleton<RoutingTablePublisher>();
