@@ -66,6 +66,9 @@ public sealed class ControllerOptions
     /// <summary>A replica not RUNNING this long after placement counts as a constructor failure (stopped, retried, then DEPLOY_FAILED).</summary>
     public TimeSpan ReplicaStartupTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>A node or proxy registration dead this long is removed from the store (listed as DEAD until then).</summary>
+    public TimeSpan DeadRegistrationRetention { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
 }

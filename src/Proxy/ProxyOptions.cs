@@ -39,6 +39,13 @@ public sealed class ProxyOptions
     /// <summary>On SIGTERM, how long in-flight requests may take to finish after the drain period.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// Requests in a row that hit request_timeout_s on one replica, with no answer from it in between,
+    /// before this proxy reports it unresponsive to the controller (which replaces it). A replica that
+    /// hangs in CallAsync may still pass its health check; Ray does not catch that, we do.
+    /// </summary>
+    [Range(1, 1000)] public int TimeoutsBeforeUnresponsive { get; set; } = 3;
+
     /// <summary>How long a replica that failed a connection is avoided (unless nothing else is left).</summary>
     public TimeSpan SuspectFor { get; set; } = TimeSpan.FromSeconds(5);
 }

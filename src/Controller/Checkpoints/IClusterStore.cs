@@ -16,6 +16,9 @@ public interface IClusterStore
     /// <summary>Every proxy ever registered, and whether its liveness key is current.</summary>
     Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken);
 
+    /// <summary>Deletes a dead registration (kind "node" or "proxy"), unless its heartbeat came back meanwhile.</summary>
+    Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken);
+
     Task<string?> LoadConfigAsync(CancellationToken cancellationToken);
     /// <exception cref="FencedException">the token is stale.</exception>
     Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken);

@@ -47,7 +47,20 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         return 1
         """;
 
+    // Only while the heartbeat key is absent: a node or proxy that came back keeps its registration.
+    private const string ForgetScript = """
+        if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+        return redis.call('HDEL', KEYS[1], ARGV[1])
+        """;
+
     private IDatabase Db => redis.GetDatabase();
+
+    public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken) => kind switch
+    {
+        "node" => Db.ScriptEvaluateAsync(ForgetScript, [keys.Nodes, keys.NodeHeartbeat(id)], [id]),
+        "proxy" => Db.ScriptEvaluateAsync(ForgetScript, [keys.Proxies, keys.ProxyHeartbeat(id)], [id]),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "node or proxy"),
+    };
 
     public async Task<IReadOnlyList<(NodeRegistration, bool)>> GetNodesAsync(CancellationToken cancellationToken)
     {

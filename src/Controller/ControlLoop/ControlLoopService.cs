@@ -30,6 +30,7 @@ internal sealed partial class ControlLoopService(
     ProxyHealthMonitor proxies,
     LeaderState leader,
     NodeSettleGate settle,
+    RegistrationJanitor janitor,
     IDeploymentResolver resolver,
     ConfigLimits limits,
     IOptions<ControllerOptions> options,
@@ -76,6 +77,7 @@ internal sealed partial class ControlLoopService(
                         Forget();
                         await RecoverAsync(token, stoppingToken);
                         settle.Reset(time.GetUtcNow());
+                        janitor.Reset();
                         Interlocked.Exchange(ref _recoveredToken, token);
                     }
                     await TickAsync(token, stoppingToken);
@@ -117,6 +119,9 @@ internal sealed partial class ControlLoopService(
     {
         if (!leader.IsLeader) return;
         Log.NodeEvent(logger, evt.Kind, evt.NodeId, evt.ReplicaId, evt.Message);
+        // A proxy saw this replica hang request after request: replace it (only once recovered, so the state is this tenure's).
+        if (evt.Kind == "replica_unresponsive" && evt.ReplicaId is { } id && ReadyFor(leader.Token))
+            state.MarkUnresponsive(id, evt.Message ?? "unresponsive", time.GetUtcNow());
         Wake();
     }
 
@@ -209,6 +214,23 @@ internal sealed partial class ControlLoopService(
             await store.SaveStateAsync(checkpoint, token, cancellationToken);
             _lastCheckpoint = checkpoint;
         }
+
+        // 7. Drop registrations dead for longer than the retention (its own guard: housekeeping never fails a tick).
+        try
+        {
+            var proxyRegs = await store.GetProxiesAsync(cancellationToken);
+            var all = registered.Select(n => ("node", n.Registration.NodeId, n.Alive || observed.ContainsKey(n.Registration.NodeId)))
+                .Concat(proxyRegs.Select(p => ("proxy", p.Registration.Name, p.Alive)));
+            foreach (var (kind, id) in janitor.Due(all, time.GetUtcNow()))
+            {
+                await store.ForgetRegistrationAsync(kind, id, cancellationToken);
+                Log.RegistrationPruned(logger, kind, id);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.PruneFailed(logger, ex.Message);
+        }
     }
 
     private async Task ActAsync(ReplicaAction action, long token, CancellationToken cancellationToken)
@@ -248,6 +270,10 @@ internal sealed partial class ControlLoopService(
         public static partial void InitialConfigApplied(ILogger logger, string file, int applications);
         [LoggerMessage(410, LogLevel.Information, "Node set settled with {Count} live node(s) ({Nodes}): first placements may go ahead")]
         public static partial void NodesSettled(ILogger logger, int count, string nodes);
+        [LoggerMessage(411, LogLevel.Information, "Forgot the {Kind} registration {Id}: dead for longer than the retention")]
+        public static partial void RegistrationPruned(ILogger logger, string kind, string id);
+        [LoggerMessage(412, LogLevel.Warning, "Pruning dead registrations failed ({Error}); retried next tick")]
+        public static partial void PruneFailed(ILogger logger, string error);
         [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
         public static partial void RecoveredEmpty(ILogger logger, long token);
     }

@@ -336,6 +336,25 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         }
     }
 
+    /// <summary>
+    /// A proxy reports that requests to this replica keep hitting request_timeout_s (it hangs in
+    /// CallAsync, though it may pass its health check): handled like a failed health check.
+    /// </summary>
+    /// <returns>False when the replica is unknown or not RUNNING (already being replaced).</returns>
+    public bool MarkUnresponsive(string replicaId, string reason, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var (dep, rec) = Find(replicaId);
+            if (dep is null || rec is null || rec.State != ReplicaState.RUNNING) return false;
+            Log.ReplicaUnresponsive(logger, dep.Application, dep.Spec.Name, replicaId, rec.NodeId, rec.Pid, reason);
+            dep.HealthFailure = $"replica {replicaId}: {reason}";
+            BeginStop(dep, rec, now, $"unresponsive: {reason}");
+            dep.ComputeStatus();
+            return true;
+        }
+    }
+
     /// <summary>RUNNING replicas with the options their health checks use.</summary>
     public IReadOnlyList<(string ReplicaId, string Url, DeploymentSpec Spec)> RunningReplicas()
     {
@@ -424,6 +443,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         public static partial void ReplicaAdopted(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid);
         [LoggerMessage(317, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid}) is UNHEALTHY after {Failures} failed health checks: {Error}")]
         public static partial void ReplicaUnhealthy(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, int failures, string error);
+        [LoggerMessage(318, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid}) is UNHEALTHY: {Reason}")]
+        public static partial void ReplicaUnresponsive(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, string reason);
         [LoggerMessage(316, LogLevel.Warning, "Node {NodeId} refused to start replica {Application}/{Deployment}#{ReplicaId}: {Error}")]
         public static partial void StartFailed(ILogger logger, string application, string deployment, string replicaId, string nodeId, string? error);
     }

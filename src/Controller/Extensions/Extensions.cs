@@ -69,6 +69,7 @@ internal static class Extensions
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
             return new NodeSettleGate(o.ExpectedNodes, o.NodeSettleTimeout, o.NodeSettleWindow);
         });
+        builder.Services.AddSingleton(sp => new RegistrationJanitor(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.DeadRegistrationRetention));
         builder.Services.AddSingleton<ControlLoopService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());
         builder.Services.AddSingleton<ConfigWriter>();

@@ -22,6 +22,7 @@ internal static class Extensions
         builder.Services.AddSingleton<RouterRegistry>();
         builder.Services.AddSingleton<ProxyLifecycle>();
         builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton<UnresponsiveReplicaReporter>();
         builder.Services.AddSingleton<ReplicaForwarder>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddHostedService<RoutingTableClient>();

@@ -40,9 +40,12 @@ internal sealed partial class ReplicaForwarder
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
     });
 
+    private readonly UnresponsiveReplicaReporter _unresponsive;
+
     public ReplicaForwarder(RoutingTableState state, RouterRegistry routers, IHttpForwarder forwarder, ProxyMetrics metrics,
-        IOptions<ProxyOptions> options, ProxyLifecycle lifecycle, ILogger<ReplicaForwarder> logger)
+        IOptions<ProxyOptions> options, ProxyLifecycle lifecycle, UnresponsiveReplicaReporter unresponsive, ILogger<ReplicaForwarder> logger)
     {
+        _unresponsive = unresponsive;
         _lifecycle = lifecycle;
         _state = state;
         _routers = routers;
@@ -158,8 +161,15 @@ internal sealed partial class ReplicaForwarder
         }
         if (result.Error == ForwarderError.None)
         {
+            result.Slot?.RecordAnswer();
             _metrics.Request(route.Application, context.Response.StatusCode);
             return;
+        }
+        if (timedOut && result.Slot is { } hung && hung.RecordTimeout() % _options.TimeoutsBeforeUnresponsive == 0)
+        {
+            // The same replica keeps hanging: avoid it here, and have the controller replace it.
+            hung.MarkSuspect(_options.SuspectFor);
+            _unresponsive.Report(hung.Endpoint, route.Deployment, _options.TimeoutsBeforeUnresponsive, timeoutS);
         }
         if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested && !timedOut)
         {

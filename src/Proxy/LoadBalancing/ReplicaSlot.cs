@@ -31,4 +31,15 @@ internal sealed class ReplicaSlot(ReplicaEndpoint endpoint)
     }
 
     public void Release() => Interlocked.Decrement(ref _inFlight);
+
+    private int _timeoutsInARow;
+
+    /// <summary>Counts a request that hit request_timeout_s here; returns how many in a row.</summary>
+    public int RecordTimeout() => Interlocked.Increment(ref _timeoutsInARow);
+
+    /// <summary>An answer ends the streak (a read on the hot path, a write only after a timeout).</summary>
+    public void RecordAnswer()
+    {
+        if (Volatile.Read(ref _timeoutsInARow) != 0) Volatile.Write(ref _timeoutsInARow, 0);
+    }
 }

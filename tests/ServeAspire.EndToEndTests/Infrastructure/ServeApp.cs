@@ -94,11 +94,13 @@ public sealed class ServeApp : IAsyncDisposable
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
 
     /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
-    public static Task<ServeApp> StartAsync(string[] extraArgs, CancellationToken ct = default) => StartAsync(extraArgs, null, ct);
+    public static Task<ServeApp> StartAsync(string[] extraArgs, CancellationToken ct = default) => StartAsync(extraArgs, null, null, ct);
 
     /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
     /// <param name="controllerEnv">Extra environment of every controller instance, e.g. <c>Controller__ExpectedNodes</c>.</param>
-    public static async Task<ServeApp> StartAsync(string[] extraArgs, IReadOnlyDictionary<string, string>? controllerEnv, CancellationToken ct = default)
+    /// <param name="nodeEnv">Extra environment of every node agent, e.g. <c>Node__MaxReplicas</c>.</param>
+    public static async Task<ServeApp> StartAsync(string[] extraArgs, IReadOnlyDictionary<string, string>? controllerEnv,
+        IReadOnlyDictionary<string, string>? nodeEnv = null, CancellationToken ct = default)
     {
         var sinceStart = Stopwatch.StartNew();
         var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
@@ -117,12 +119,13 @@ public sealed class ServeApp : IAsyncDisposable
         // Without a dashboard nothing listens on the OTLP port, and exporters stall the services' shutdown (ASPIRE-NOTES).
         foreach (var project in builder.Resources.OfType<ProjectResource>())
             project.Annotations.Add(new EnvironmentCallbackAnnotation(ctx => ctx.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
-        if (controllerEnv is not null)
-            foreach (var controller in builder.Resources.OfType<ProjectResource>().Where(p => p.Name.StartsWith("controller-", StringComparison.Ordinal)))
-                controller.Annotations.Add(new EnvironmentCallbackAnnotation(ctx =>
-                {
-                    foreach (var (key, value) in controllerEnv) ctx.EnvironmentVariables[key] = value;
-                }));
+        foreach (var (prefix, env) in new[] { ("controller-", controllerEnv), ("node-", nodeEnv) })
+            if (env is not null)
+                foreach (var project in builder.Resources.OfType<ProjectResource>().Where(p => p.Name.StartsWith(prefix, StringComparison.Ordinal)))
+                    project.Annotations.Add(new EnvironmentCallbackAnnotation(ctx =>
+                    {
+                        foreach (var (key, value) in env) ctx.EnvironmentVariables[key] = value;
+                    }));
         var app = await builder.BuildAsync(ct);
         try
         {
@@ -205,6 +208,26 @@ public sealed class ServeApp : IAsyncDisposable
             await Task.Delay(250);
         }
         throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds} s; last observed: {(lastError?.Message ?? JsonSerializer.Serialize(last))}");
+    }
+
+    /// <summary>The live child processes of <paramref name="parents"/> (the replica processes of those node agents), from /proc.</summary>
+    public static IReadOnlyList<int> ChildrenOf(IReadOnlyCollection<int> parents)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields[0] != "Z" && int.TryParse(fields[1], out var ppid) && parents.Contains(ppid)) children.Add(pid);
+            }
+            catch (IOException) { } // it exited while we looked
+            catch (UnauthorizedAccessException) { }
+        }
+        return children;
     }
 
     public static bool ProcessExists(int pid)

@@ -41,6 +41,18 @@ public sealed class RoutingTableTests
     }
 
     [Fact]
+    public async Task Publisher_AfterTheStoreLostItsData_PublishesAVersionAboveEveryEarlierOne()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
+        var store = new FakeStore();
+        var before = await new RoutingTablePublisher(store, clock).PublishAsync(null, [Route("/", "a")], 1, CancellationToken.None);
+        clock.Advance(TimeSpan.FromSeconds(5));
+        store.Stored = null; // Redis came back empty: the stored version is gone, and a new leader starts over
+        var after = await new RoutingTablePublisher(store, clock).PublishAsync(null, [Route("/", "a")], 1, CancellationToken.None);
+        Assert.True(after.Version > before.Version, $"{after.Version} after the data loss, {before.Version} before");
+    }
+
+    [Fact]
     public void ProxyState_AppliesOnlyNewerVersions()
     {
         var state = new RoutingTableState();
@@ -79,6 +91,7 @@ public sealed class RoutingTableTests
         public RoutingTable? Stored;
         public int Publishes;
         public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Stored);
+        public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken)
         {
             Stored = table;
