@@ -96,6 +96,53 @@ public sealed class ReplicaFailureTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ReplicaHangingInCall_IsReportedByTheProxiesAfter3Timeouts_AndReplaced_OnlyItsStreakFails()
+    {
+        await using var app = await ServeApp.StartAsync();
+        Assert.Equal(200, (await app.PutConfigAsync("""
+            http_options: { request_timeout_s: 1 }
+            applications:
+              - name: flaky
+                route_prefix: /flaky
+                import_path: Samples:Flaky
+                deployments:
+                  - name: Flaky
+                    num_replicas: 2
+                    graceful_shutdown_timeout_s: 1
+            """)).Status);
+        var before = await RunningAsync(app, 2, "flaky", "Flaky");
+        await using var load = Load(app, "/flaky");
+        await load.WarmUpAsync();
+
+        // One replica now hangs in every call; its health check still passes (period 10 s, it answers).
+        using var stall = await app.Http.PostAsync(new Uri(app.Proxy(0), "/flaky/stall"), null);
+        var stalled = JsonNode.Parse(await stall.Content.ReadAsStringAsync())!["pid"]!.GetValue<int>();
+        Assert.Contains(stalled, before.Select(r => r.Pid!.Value));
+        load.MarkFault();
+        var seconds = await SecondsUntilAsync(load, async () =>
+        {
+            var r = await app.ReplicasAsync("flaky", "Flaky");
+            return r.Count(x => x.State == "RUNNING") == 2 && r.All(x => x.Pid != stalled);
+        }, TimeSpan.FromSeconds(60), "the stalled replica replaced");
+        await load.WarmUpAsync(load.Count + 100);
+        var report = await load.StopAsync();
+        output.WriteLine(report.Line("replica hangs in CallAsync (408s until reported)", seconds));
+
+        // Only requests the stalled replica held fail, as 408s: per proxy at most its max_ongoing_requests
+        // slots there (5) before the third timeout in a row reports it; none once it is out of the routes.
+        Assert.True(report.RequestsPerSecond >= 50, $"load was {report.RequestsPerSecond:F0} req/s");
+        var failed = report.Samples.Where(s => !s.Ok).ToList();
+        Assert.All(failed, s => Assert.Equal(408, s.Status));
+        Assert.True(failed.Count <= 2 * 5, $"{failed.Count} requests failed: {report.FailureSummary}");
+        Assert.True(failed.Count >= 1, "no request hit the stalled replica: the scenario did not happen");
+        var dead = Assert.Single(await app.ActorsAsync($"?state=DEAD&pid={stalled}"));
+        Assert.Contains("requests in a row exceeded request_timeout_s=1", dead!["death_cause"]!.GetValue<string>());
+        var recovered = report.Samples.Where(s => s.StartedAt > report.FaultAt!.Value + TimeSpan.FromSeconds(seconds)).ToList();
+        Assert.NotEmpty(recovered);
+        Assert.All(recovered, s => Assert.True(s.Ok, $"{s.Status} {s.Error} after the replacement"));
+    }
+
+    [Fact]
     public async Task NodeKilled_ItsReplicasComeBackOnTheOtherNodes_NoneLeftRunning_NoRequestFails()
     {
         await using var app = await ServeApp.StartAsync();

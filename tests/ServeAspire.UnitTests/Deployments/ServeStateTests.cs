@@ -356,4 +356,24 @@ public sealed class ServeStateTests
         Assert.Equal(3, starts.Count);
         Assert.All(starts, s => Assert.Equal("other", s.Request.Application));
     }
+
+    [Fact]
+    public void AnUnresponsiveReplica_LeavesTheRoutesAndIsReplaced_OnlyOnce()
+    {
+        Apply(3);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        var victim = Deployment.Replicas[0].ReplicaId;
+
+        Assert.True(_state.MarkUnresponsive(victim, "3 requests in a row exceeded request_timeout_s=1 on proxy proxy-0", T0.AddSeconds(2)));
+        Assert.False(_state.MarkUnresponsive(victim, "again", T0.AddSeconds(2))); // already on its way out
+        Assert.False(_state.MarkUnresponsive("no-such-replica", "x", T0.AddSeconds(2)));
+        Assert.DoesNotContain(_state.BuildRoutes().Routes.Single().Replicas, r => r.ReplicaId == victim);
+        Assert.Equal(DeploymentStatus.UNHEALTHY, Deployment.Status);
+
+        var actions = Tick(T0.AddSeconds(3));
+        Assert.Single(actions.OfType<StartReplicaAction>()); // its replacement
+        Assert.Equal(victim, Assert.Single(actions.OfType<StopReplicaAction>()).ReplicaId);
+    }
 }
