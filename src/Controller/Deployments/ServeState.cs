@@ -243,7 +243,19 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             var room = liveNodes.ToDictionary(n => n, n => Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n)));
             var wanted = target - alive.Count;
             var startNow = Math.Min(wanted, Math.Max(0, limits.MaxStartingPerDeployment - alive.Count(r => r.State == ReplicaState.STARTING)));
-            var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room);
+            var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room).ToList();
+            if (placed.Count < startNow && dep.Spec.MaxReplicasPerNode is null)
+            {
+                // The default per-node share only spreads (Ray's SPREAD is soft): when full nodes leave
+                // replicas over, the nodes with room take more than their share.
+                var afterFirst = perNode.ToDictionary();
+                foreach (var n in placed)
+                {
+                    afterFirst[n] = afterFirst.GetValueOrDefault(n) + 1;
+                    room[n]--;
+                }
+                placed.AddRange(DeploymentScheduler.Place(startNow - placed.Count, liveNodes, afterFirst, totals, int.MaxValue, room));
+            }
             foreach (var nodeId in placed)
             {
                 var rec = new ReplicaRecord
@@ -262,12 +274,15 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
             }
             // Replicas that fit nowhere (as Ray reports unschedulable ones): said in the status, placed when room appears.
-            var fits = liveNodes.Sum(n => Math.Min(CapacityRoom(n), Math.Max(0, maxPerNode - perNode.GetValueOrDefault(n))));
+            var hardCap = dep.Spec.MaxReplicasPerNode ?? int.MaxValue;
+            var fits = liveNodes.Sum(n => (long)Math.Min(CapacityRoom(n), Math.Max(0, hardCap - perNode.GetValueOrDefault(n))));
             var unplaced = wanted - placed.Count - fits;
-            if (unplaced > 0)
-                dep.PlacementNote = liveNodes.Count == 0
-                    ? $"{wanted - placed.Count} replica(s) cannot be placed: no live node"
-                    : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used{(dep.Spec.MaxReplicasPerNode is { } m ? $", max_replicas_per_node {m}" : "")}); they are placed when capacity appears";
+            if (liveNodes.Count == 0 && wanted > 0)
+                dep.PlacementNote = $"{wanted} replica(s) cannot be placed: no live node";
+            else if (unplaced > 0)
+                dep.PlacementNote = liveNodes.Sum(CapacityRoom) > 0
+                    ? $"{unplaced} replica(s) cannot be placed: max_replicas_per_node is {hardCap} and there are {liveNodes.Count} live node(s); they are placed when nodes join"
+                    : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used); they are placed when capacity appears";
         }
     }
 

@@ -376,4 +376,17 @@ public sealed class ServeStateTests
         Assert.Single(actions.OfType<StartReplicaAction>()); // its replacement
         Assert.Equal(victim, Assert.Single(actions.OfType<StopReplicaAction>()).ReplicaId);
     }
+
+    [Fact]
+    public void TheEvenShareIsSoft_ANearlyFullNodeLeavesItsShareToTheOthers_UnlessMaxReplicasPerNodeSaysSo()
+    {
+        SetCapacity(10);
+        _nodes["node-0"].Registration = _nodes["node-0"].Registration with { Capacity = 1 };
+        Apply(6);
+        var starts = Tick(T0).OfType<StartReplicaAction>().GroupBy(a => a.Node.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(1, starts["node-0"]);
+        Assert.Equal(5, starts["node-1"] + starts["node-2"]);
+        Assert.InRange(starts["node-1"], 2, 3);
+        Assert.DoesNotContain("cannot be placed", Deployment.Message);
+    }
 }
