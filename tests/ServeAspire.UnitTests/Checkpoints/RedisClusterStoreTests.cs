@@ -100,4 +100,22 @@ public sealed class RedisClusterStoreTests : IAsyncLifetime
         await _store.ReleaseLeaseAsync("a", default);
         Assert.True(await _store.AcquireLeaseAsync("b", "http://b", Ttl, default) > a);
     }
+
+    [Fact]
+    public async Task ForgetRegistration_RemovesADeadOne_ButNotOneWhoseHeartbeatIsBack()
+    {
+        var keys = new StoreKeys("unit");
+        var db = _mux!.GetDatabase();
+        foreach (var id in new[] { "node-a", "node-b" })
+            await db.HashSetAsync(keys.Nodes, id, System.Text.Json.JsonSerializer.Serialize(new NodeRegistration(id, id + "-i", "http://x", 1, DateTimeOffset.UnixEpoch), SerializerOptions.Default));
+        await db.StringSetAsync(keys.NodeHeartbeat("node-b"), "node-b-i");
+
+        await _store.ForgetRegistrationAsync("node", "node-a", default);
+        await _store.ForgetRegistrationAsync("node", "node-b", default);
+
+        var left = await _store.GetNodesAsync(default);
+        var (registration, alive) = Assert.Single(left);
+        Assert.Equal("node-b", registration.NodeId);
+        Assert.True(alive);
+    }
 }
