@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ServeAspire.EndToEndTests.Infrastructure;
 using Xunit.Abstractions;
+using ServeAspire.EndToEndTests.Failures;
 using static ServeAspire.EndToEndTests.Failures.FailureScenario;
 
 namespace ServeAspire.EndToEndTests.Security;
@@ -16,22 +17,14 @@ public sealed class SpawnStormTests(ITestOutputHelper output)
 {
     private const int PerNode = 6;
 
-    private static string Config(int sleepyReplicas) => $$"""
-        http_options: { request_timeout_s: 30 }
-        applications:
-          - name: sleepy
-            route_prefix: /
-            import_path: Samples:SleepyPid
-            deployments:
-              - name: SleepyPid
-                num_replicas: {{sleepyReplicas}}
-          - name: other
-            route_prefix: /other
-            import_path: Samples:SleepyPid
-            deployments:
-              - name: SleepyPid
-                num_replicas: 2
-        """;
+    private static string Config(int sleepyReplicas) => FailureScenario.Config("""
+              - name: other
+                route_prefix: /other
+                import_path: Samples:SleepyPid
+                deployments:
+                  - name: SleepyPid
+                    num_replicas: 2
+            """, sleepyReplicas);
 
     [Fact]
     public async Task FarMoreReplicasThanTheNodesHold_ArePlacedUpToCapacity_AndReapplyingTheSampleRecoversWithin60s_WithNoFailedRequestBeside()
