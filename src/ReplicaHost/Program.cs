@@ -1,5 +1,6 @@
 using ServeAspire.ReplicaHost.Apis;
 using ServeAspire.ReplicaHost.Extensions;
+using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.ReplicaHost.Replicas;
 using ServeAspire.Security;
 
@@ -7,6 +8,8 @@ using ServeAspire.Security;
 if (args.Length > 0 && args[0] == ReplicaProcess.ReplicaVerb)
     return await ReplicaMain.RunAsync(args[1..]);
 
+// The node holds credentials its children (user code, same user) must not read from /proc.
+ProcessHardening.MakeNonDumpable();
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddNodeServices();

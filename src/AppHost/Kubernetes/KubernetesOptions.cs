@@ -43,7 +43,7 @@ internal sealed record KubernetesOptions
                 "--tag" => o with { ImageTag = Next() },
                 "--external-redis" => o with { ExternalRedis = Next() },
                 "--redis-password" => o with { RedisPassword = Next() },
-                "--auth-token" => o with { AuthToken = Next() },
+                "--auth-token" => o with { AuthToken = Next() is { Length: >= 16 and <= 1024 } t ? t : throw new ArgumentException("--auth-token needs 16 to 1024 characters") },
                 "--proxy-service-type" => o with { ProxyServiceType = Next() is var t && t is "ClusterIP" or "NodePort" or "LoadBalancer" ? t : throw new ArgumentException("--proxy-service-type must be ClusterIP, NodePort or LoadBalancer") },
                 "--otlp-endpoint" => o with { OtlpEndpoint = Next() },
                 "--cluster" => o with { Cluster = Next() },

@@ -6,9 +6,12 @@ using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Checkpoints;
 
-internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys keys) : IClusterStore
+internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys keys, TimeProvider time) : IClusterStore
 {
-    // Lease record: {"holder","address","token"}; the fencing counter only grows (INCR per new tenure).
+    // Lease record: {"holder","address","token"}; the fencing counter only grows (INCR per new tenure),
+    // and is floored by the acquirer's clock in milliseconds: if Redis loses its data the counter does
+    // not restart at 1, so nodes (which refuse tokens older than the newest they saw) still accept the
+    // new leader. Lua numbers are doubles: exact for integers up to 2^53, ms timestamps are ~2^41.
     private const string AcquireScript = """
         local cur = redis.call('GET', KEYS[1])
         if cur then
@@ -20,6 +23,11 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
           return -1
         end
         local token = redis.call('INCR', KEYS[2])
+        local floor = tonumber(ARGV[4])
+        if token < floor then
+          redis.call('SET', KEYS[2], ARGV[4])
+          token = floor
+        end
         redis.call('SET', KEYS[1], cjson.encode({holder=ARGV[1], address=ARGV[2], token=token}), 'PX', ARGV[3])
         return token
         """;
@@ -122,7 +130,8 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         });
 
     public async Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) =>
-        (long)await Db.ScriptEvaluateAsync(AcquireScript, [keys.LeaderLease, keys.FencingCounter], [holder, address, (long)ttl.TotalMilliseconds]);
+        (long)await Db.ScriptEvaluateAsync(AcquireScript, [keys.LeaderLease, keys.FencingCounter],
+            [holder, address, (long)ttl.TotalMilliseconds, time.GetUtcNow().ToUnixTimeMilliseconds()]);
 
     public async Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) =>
         (long)await Db.ScriptEvaluateAsync(RenewScript, [keys.LeaderLease], [holder, token, (long)ttl.TotalMilliseconds]) == 1;

@@ -169,7 +169,7 @@ internal sealed partial class ControlLoopService(
         var registered = await store.GetNodesAsync(cancellationToken);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(options.Value.NodeCallTimeout);
-        var listed = await Task.WhenAll(registered.Select(n => nodes.ListReplicasAsync(n.Registration, cts.Token)));
+        var listed = await Task.WhenAll(registered.Select(n => nodes.ListReplicasAsync(n.Registration, token, cts.Token)));
         var observed = new Dictionary<string, NodeObservation>();
         foreach (var ((node, heartbeat), result) in registered.Zip(listed))
         {

@@ -18,6 +18,12 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
     public bool Deleting { get; set; }
     /// <summary>A replica failed its health checks and is not replaced yet (Ray: HEALTH_CHECK_FAILED → UNHEALTHY).</summary>
     public string? HealthFailure { get; set; }
+    /// <summary>
+    /// Whether this deployment has had a replica placed, adopted or restored in this controller's
+    /// memory: only one that never had is "fresh" and waits for the node set to settle. A deployment
+    /// whose replicas all died (e.g. with their node, in a failover) is replaced at once.
+    /// </summary>
+    public bool EverPlaced { get; set; }
     /// <summary>Why replicas are not being placed right now (e.g. nodes still registering); part of the status message.</summary>
     public string? PlacementNote { get; set; }
 

@@ -87,7 +87,10 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             foreach (var r in replicas)
                 if (_apps.TryGetValue(r.Application, out var app) && app.Deployments.TryGetValue(r.Deployment, out var dep) &&
                     dep.Replicas.All(x => x.ReplicaId != r.ReplicaId))
+                {
                     dep.Replicas.Add(r);
+                    dep.EverPlaced = true;
+                }
     }
 
     /// <summary>One reconcile pass: observe → scale → stop → clean up → status. Returns the calls to make.</summary>
@@ -172,6 +175,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 if (dep is { Deleting: false } && info.State != ReplicaProcessState.STOPPING)
                 {
                     // Recovery adopts, never restarts: a live replica we had lost track of keeps running.
+                    dep.EverPlaced = true;
                     dep.Replicas.Add(new ReplicaRecord
                     {
                         ReplicaId = info.ReplicaId, Application = info.Application, Deployment = info.Deployment,
@@ -232,7 +236,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             var alive = dep.Alive.ToList();
             var target = dep.Spec.NumReplicas;
             if (alive.Count >= target) continue;
-            if (alive.Count == 0 && observation.FirstPlacementHold is { } hold)
+            if (!dep.EverPlaced && observation.FirstPlacementHold is { } hold)
             {
                 // A fresh deployment waits (bounded) for every node to register, so it is spread evenly.
                 dep.PlacementNote = hold;
@@ -246,15 +250,18 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room).ToList();
             if (placed.Count < startNow && dep.Spec.MaxReplicasPerNode is null)
             {
-                // The default per-node share only spreads (Ray's SPREAD is soft): when full nodes leave
-                // replicas over, the nodes with room take more than their share.
+                // The default per-node share only spreads (Ray's SPREAD is soft): the share of a node
+                // that is full (capacity, not start slots: those free up) goes to the nodes with room.
                 var afterFirst = perNode.ToDictionary();
                 foreach (var n in placed)
                 {
                     afterFirst[n] = afterFirst.GetValueOrDefault(n) + 1;
                     room[n]--;
                 }
-                placed.AddRange(DeploymentScheduler.Place(startNow - placed.Count, liveNodes, afterFirst, totals, int.MaxValue, room));
+                var stranded = liveNodes.Where(n => CapacityRoom(n) - placed.Count(p => p == n) <= 0)
+                    .Sum(n => Math.Max(0, maxPerNode - afterFirst.GetValueOrDefault(n)));
+                if (stranded > 0)
+                    placed.AddRange(DeploymentScheduler.Place(Math.Min(stranded, startNow - placed.Count), liveNodes, afterFirst, totals, int.MaxValue, room));
             }
             foreach (var nodeId in placed)
             {
@@ -264,6 +271,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                     NodeId = nodeId, StartTime = now,
                 };
                 dep.Replicas.Add(rec);
+                dep.EverPlaced = true;
                 totals[nodeId] = totals.GetValueOrDefault(nodeId) + 1;
                 occupied[nodeId] = occupied.GetValueOrDefault(nodeId) + 1;
                 startingOn[nodeId] = startingOn.GetValueOrDefault(nodeId) + 1;
@@ -280,9 +288,12 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             if (liveNodes.Count == 0 && wanted > 0)
                 dep.PlacementNote = $"{wanted} replica(s) cannot be placed: no live node";
             else if (unplaced > 0)
-                dep.PlacementNote = liveNodes.Sum(CapacityRoom) > 0
-                    ? $"{unplaced} replica(s) cannot be placed: max_replicas_per_node is {hardCap} and there are {liveNodes.Count} live node(s); they are placed when nodes join"
-                    : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used); they are placed when capacity appears";
+            {
+                var capacityLeft = liveNodes.Sum(n => (long)CapacityRoom(n));
+                dep.PlacementNote = dep.Spec.MaxReplicasPerNode is { } m && capacityLeft >= unplaced
+                    ? $"{unplaced} replica(s) cannot be placed: max_replicas_per_node is {m} and there are {liveNodes.Count} live node(s); they are placed when nodes join"
+                    : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => (long)occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used); they are placed when capacity appears";
+            }
         }
     }
 
@@ -362,13 +373,22 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         {
             var (dep, rec) = Find(replicaId);
             if (dep is null || rec is null || rec.State != ReplicaState.RUNNING) return false;
+            // One at a time per deployment: when every replica is slow (overload, or request_timeout_s
+            // too short for the model), replacing them all at once would turn slowness into an outage.
+            if (dep.Replicas.Any(r => r.State == ReplicaState.STOPPING && r.StopReason?.StartsWith(UnresponsivePrefix, StringComparison.Ordinal) == true))
+            {
+                Log.UnresponsiveDeferred(logger, dep.Application, dep.Spec.Name, replicaId, reason);
+                return false;
+            }
             Log.ReplicaUnresponsive(logger, dep.Application, dep.Spec.Name, replicaId, rec.NodeId, rec.Pid, reason);
             dep.HealthFailure = $"replica {replicaId}: {reason}";
-            BeginStop(dep, rec, now, $"unresponsive: {reason}");
+            BeginStop(dep, rec, now, UnresponsivePrefix + reason);
             dep.ComputeStatus();
             return true;
         }
     }
+
+    private const string UnresponsivePrefix = "unresponsive: ";
 
     /// <summary>RUNNING replicas with the options their health checks use.</summary>
     public IReadOnlyList<(string ReplicaId, string Url, DeploymentSpec Spec)> RunningReplicas()
@@ -460,6 +480,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         public static partial void ReplicaUnhealthy(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, int failures, string error);
         [LoggerMessage(318, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} (pid {Pid}) is UNHEALTHY: {Reason}")]
         public static partial void ReplicaUnresponsive(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, string reason);
+        [LoggerMessage(319, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} reported unresponsive ({Reason}); not replaced now: another replica of the deployment is being replaced for the same reason")]
+        public static partial void UnresponsiveDeferred(ILogger logger, string application, string deployment, string replicaId, string reason);
         [LoggerMessage(316, LogLevel.Warning, "Node {NodeId} refused to start replica {Application}/{Deployment}#{ReplicaId}: {Error}")]
         public static partial void StartFailed(ILogger logger, string application, string deployment, string replicaId, string nodeId, string? error);
     }

@@ -11,11 +11,15 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
 
     private HttpClient Client => factory.CreateClient(ClientName);
 
-    public async Task<NodeListResult> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken)
+    public async Task<NodeListResult> ListReplicasAsync(NodeRegistration node, long leaderToken, CancellationToken cancellationToken)
     {
         try
         {
-            var replicas = await Client.GetFromJsonAsync<NodeReplicasResponse>($"{node.Address}/replicas", SerializerOptions.Default, cancellationToken);
+            using var message = new HttpRequestMessage(HttpMethod.Get, $"{node.Address}/replicas");
+            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var response = await Client.SendAsync(message, cancellationToken);
+            response.EnsureSuccessStatusCode();
+            var replicas = await response.Content.ReadFromJsonAsync<NodeReplicasResponse>(SerializerOptions.Default, cancellationToken);
             // A new incarnation on the same address answers for itself, not for the registration we hold.
             return replicas is not null && replicas.InstanceId == node.InstanceId ? new NodeListResult(replicas, false) : NodeListResult.NoAnswer;
         }

@@ -15,7 +15,8 @@ public interface INodeClient
     /// process is gone: no need to wait for its heartbeat to expire); or neither when it did not
     /// answer in time (no news).
     /// </returns>
-    Task<NodeListResult> ListReplicasAsync(NodeRegistration node, CancellationToken cancellationToken);
+    /// <param name="leaderToken">Sent along so the node learns of a new tenure at once (it refuses older tokens on start/stop).</param>
+    Task<NodeListResult> ListReplicasAsync(NodeRegistration node, long leaderToken, CancellationToken cancellationToken);
     /// <param name="leaderToken">This tenure's fencing token: a node refuses it once it has seen a newer one.</param>
     Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
     Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken);

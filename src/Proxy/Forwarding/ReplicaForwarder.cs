@@ -66,7 +66,8 @@ internal sealed partial class ReplicaForwarder
     }
 
     /// <summary>One try on one replica.</summary>
-    private sealed record Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable);
+    /// <param name="ForwardStartedAt">Stopwatch timestamp when the request reached the replica (0: it never did).</param>
+    private sealed record Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable, long ForwardStartedAt = 0);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -120,6 +121,7 @@ internal sealed partial class ReplicaForwarder
                 var (status, slot) = await router.AcquireAsync(tried, ct);
                 if (slot is null) return new Attempt(ForwarderError.None, null, status, false);
                 ForwarderError error;
+                var forwardStartedAt = Stopwatch.GetTimestamp();
                 try
                 {
                     error = await _forwarder.SendAsync(context, slot.Endpoint.Url, _client, requestConfig, HttpTransformer.Default);
@@ -128,7 +130,7 @@ internal sealed partial class ReplicaForwarder
                 {
                     router.Release(slot);
                 }
-                if (error == ForwarderError.None) return new Attempt(error, slot, status, false);
+                if (error == ForwarderError.None) return new Attempt(error, slot, status, false, forwardStartedAt);
 
                 var neverReached = NeverReachedReplica(context);
                 if (error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders && !deadline.IsCancellationRequested)
@@ -138,7 +140,7 @@ internal sealed partial class ReplicaForwarder
                     error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders &&
                     (neverReached ? replayableBody : safeToReplay);
                 Log.AttemptFailed(_logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, attempts, retryable);
-                return new Attempt(error, slot, status, retryable);
+                return new Attempt(error, slot, status, retryable, forwardStartedAt);
             }, deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
@@ -165,7 +167,11 @@ internal sealed partial class ReplicaForwarder
             _metrics.Request(route.Application, context.Response.StatusCode);
             return;
         }
-        if (timedOut && result.Slot is { } hung && hung.RecordTimeout() % _options.TimeoutsBeforeUnresponsive == 0)
+        // Counted only when the replica itself held the request for at least half of request_timeout_s:
+        // time lost queueing at this proxy or on an earlier attempt is not the replica's fault.
+        if (timedOut && result.Slot is { } hung && timeoutS is { } budget && result.ForwardStartedAt != 0 &&
+            Stopwatch.GetElapsedTime(result.ForwardStartedAt) >= TimeSpan.FromSeconds(budget / 2) &&
+            hung.RecordTimeout() % _options.TimeoutsBeforeUnresponsive == 0)
         {
             // The same replica keeps hanging: avoid it here, and have the controller replace it.
             hung.MarkSuspect(_options.SuspectFor);

@@ -12,7 +12,11 @@ internal static class ReplicasApi
 {
     public static IEndpointRouteBuilder MapReplicasApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/replicas", (ReplicaSupervisor s) => Results.Json(s.List(), SerializerOptions.Default));
+        app.MapGet("/replicas", (HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
+        {
+            fencing.Observe(http.Headers[LeaderTokens.Header]);
+            return Results.Json(s.List(), SerializerOptions.Default);
+        });
         app.MapPost("/replicas", (StartReplicaRequest request, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
         {
             if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)

@@ -18,6 +18,7 @@ public sealed class ClusterToken
     /// <summary>Configuration key that turns authentication off (<c>disabled</c>); anything but <c>token</c> or <c>disabled</c> is refused.</summary>
     public const string AuthModeKey = "Serve:AuthMode";
     public const int MinLength = 16;
+    public const int MaxLength = 1024;
 
     private readonly byte[]? _hash;
 
@@ -36,7 +37,7 @@ public sealed class ClusterToken
     public static ClusterToken Of(string token)
     {
         token = token.Trim();
-        if (token.Length < MinLength) throw new InvalidOperationException($"the cluster token must be at least {MinLength} characters");
+        if (token.Length is < MinLength or > MaxLength) throw new InvalidOperationException($"the cluster token must be {MinLength} to {MaxLength} characters");
         return new ClusterToken(token);
     }
 
@@ -82,8 +83,10 @@ public sealed class ClusterToken
     public bool Matches(ReadOnlySpan<char> presented)
     {
         if (_hash is null) return true;
-        Span<byte> bytes = stackalloc byte[Encoding.UTF8.GetMaxByteCount(Math.Min(presented.Length, 1024))];
-        var n = Encoding.UTF8.GetBytes(presented.Length > 1024 ? presented[..1024] : presented, bytes);
+        // Longer than any valid token: hash only a bounded prefix (it cannot match), so the work stays bounded.
+        var bounded = presented.Length > MaxLength + 1 ? presented[..(MaxLength + 1)] : presented;
+        Span<byte> bytes = stackalloc byte[Encoding.UTF8.GetMaxByteCount(bounded.Length)];
+        var n = Encoding.UTF8.GetBytes(bounded, bytes);
         return CryptographicOperations.FixedTimeEquals(SHA256.HashData(bytes[..n]), _hash);
     }
 

@@ -14,6 +14,24 @@ public sealed class LeaderTokens
 
     public long Newest => Interlocked.Read(ref _newest);
 
+    /// <summary>
+    /// Remembers a token seen on a read (the leader's list call every tick), refusing nothing: so a
+    /// node learns of a new tenure at once, not only at its next start or stop.
+    /// </summary>
+    public void Observe(string? header)
+    {
+        if (long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) && token > 0) Raise(token);
+    }
+
+    private void Raise(long token)
+    {
+        while (true)
+        {
+            var newest = Interlocked.Read(ref _newest);
+            if (token <= newest || Interlocked.CompareExchange(ref _newest, token, newest) == newest) return;
+        }
+    }
+
     /// <summary>Null when <paramref name="header"/> is acceptable (and remembered); otherwise why not.</summary>
     public string? Admit(string? header)
     {

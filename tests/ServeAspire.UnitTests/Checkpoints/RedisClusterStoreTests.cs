@@ -16,6 +16,7 @@ public sealed class RedisClusterStoreTests : IAsyncLifetime
     private ConnectionMultiplexer? _mux;
     private RedisClusterStore _store = null!;
     private static readonly TimeSpan Ttl = TimeSpan.FromMilliseconds(300);
+    private readonly Microsoft.Extensions.Time.Testing.FakeTimeProvider _clock = new(DateTimeOffset.UnixEpoch.AddDays(20000));
 
     public async Task InitializeAsync()
     {
@@ -30,7 +31,7 @@ public sealed class RedisClusterStoreTests : IAsyncLifetime
             try { _mux = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},connectTimeout=500"); }
             catch (RedisConnectionException) when (deadline.Elapsed < TimeSpan.FromSeconds(10)) { await Task.Delay(50); }
         }
-        _store = new RedisClusterStore(_mux, new StoreKeys("unit"));
+        _store = new RedisClusterStore(_mux, new StoreKeys("unit"), _clock);
     }
 
     public async Task DisposeAsync()
@@ -117,5 +118,17 @@ public sealed class RedisClusterStoreTests : IAsyncLifetime
         var (registration, alive) = Assert.Single(left);
         Assert.Equal("node-b", registration.NodeId);
         Assert.True(alive);
+    }
+
+    [Fact]
+    public async Task AfterRedisLostItsData_TheNextTenuresTokenIsStillNewerThanAnyBefore()
+    {
+        var first = await _store.AcquireLeaseAsync("a", "http://a", Ttl, default);
+        var keys = new StoreKeys("unit");
+        await _mux!.GetDatabase().KeyDeleteAsync([keys.FencingCounter, keys.LeaderLease]); // Redis lost them
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var second = await _store.AcquireLeaseAsync("b", "http://b", Ttl, default);
+        Assert.True(second > first, $"token {second} after the data loss, {first} before");
+        Assert.Equal(-1, await _store.AcquireLeaseAsync("c", "http://c", Ttl, default)); // b holds it
     }
 }

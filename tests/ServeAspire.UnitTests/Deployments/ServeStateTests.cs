@@ -389,4 +389,49 @@ public sealed class ServeStateTests
         Assert.InRange(starts["node-1"], 2, 3);
         Assert.DoesNotContain("cannot be placed", Deployment.Message);
     }
+
+    [Fact]
+    public void FirstPlacementHold_DoesNotDelayADeploymentWhoseReplicasAllDied()
+    {
+        Apply(1);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        var node = Assert.Single(Deployment.Replicas).NodeId;
+
+        _nodes.Remove(node); // its only replica died with its node
+        var actions = _state.Reconcile(Observe() with { FirstPlacementHold = "waiting" }, T0.AddSeconds(2));
+        Assert.Single(actions.OfType<StartReplicaAction>());
+    }
+
+    [Fact]
+    public void StartSlots_DoNotSpillAShareToAnotherNode_OnlyAFullNodeDoes()
+    {
+        UseLimits(new ReplicaLimits(MaxStartingPerNode: 2, MaxStartingPerDeployment: 100, StartupTimeout: TimeSpan.FromMinutes(5)));
+        SetCapacity(100);
+        Apply(12);
+        var first = Tick(T0).OfType<StartReplicaAction>().GroupBy(a => a.Node.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.All(first.Values, n => Assert.Equal(2, n)); // start slots, not capacity: nobody takes another node's share
+        for (var t = 1; t <= 3; t++)
+        {
+            AllConstructorsFinish();
+            Tick(T0.AddSeconds(t));
+        }
+        Assert.All(Deployment.Replicas.GroupBy(r => r.NodeId), g => Assert.Equal(4, g.Count()));
+    }
+
+    [Fact]
+    public void UnresponsiveReports_ReplaceOneReplicaOfADeploymentAtATime()
+    {
+        Apply(3);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        var ids = Deployment.Replicas.Select(r => r.ReplicaId).ToList();
+        Assert.True(_state.MarkUnresponsive(ids[0], "slow", T0.AddSeconds(2)));
+        Assert.False(_state.MarkUnresponsive(ids[1], "slow", T0.AddSeconds(2))); // deferred while the first is replaced
+        Tick(T0.AddSeconds(3));
+        Tick(T0.AddSeconds(4)); // the first is gone now
+        Assert.True(_state.MarkUnresponsive(ids[1], "slow", T0.AddSeconds(5)));
+    }
 }

@@ -39,7 +39,7 @@ public sealed class ClusterTokenTests
 
     [Fact]
     public void Of_ShortTokens_AreRefused() =>
-        Assert.Contains("at least 16", Assert.Throws<InvalidOperationException>(() => ClusterToken.Of("short")).Message);
+        Assert.Contains("16 to 1024 characters", Assert.Throws<InvalidOperationException>(() => ClusterToken.Of("short")).Message);
 
     [Fact]
     public void Matches_OnlyTheExactToken()
@@ -64,5 +64,16 @@ public sealed class ClusterTokenTests
         Assert.Contains("missing or malformed", fencing.Admit(null));
         Assert.Contains("missing or malformed", fencing.Admit("-1"));
         Assert.Equal(7, fencing.Newest);
+    }
+
+    [Fact]
+    public void LeaderTokens_LearnANewerTokenFromAReadWithoutRefusingOlderReads()
+    {
+        var fencing = new LeaderTokens();
+        fencing.Observe("9");
+        fencing.Observe("3");
+        fencing.Observe("garbage");
+        Assert.Equal(9, fencing.Newest);
+        Assert.Contains("older than 9", fencing.Admit("8"));
     }
 }
