@@ -10,6 +10,7 @@ using ServeAspire.Controller.Placement;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
 using ServeAspire.Runtime;
+using ServeAspire.Store;
 using StackExchange.Redis;
 
 namespace ServeAspire.Controller.ControlLoop;
@@ -120,7 +121,7 @@ internal sealed partial class ControlLoopService(
         if (!leader.IsLeader) return;
         Log.NodeEvent(logger, evt.Kind, evt.NodeId, evt.ReplicaId, evt.Message);
         // A proxy saw this replica hang request after request: replace it (only once recovered, so the state is this tenure's).
-        if (evt.Kind == "replica_unresponsive" && evt.ReplicaId is { } id && ReadyFor(leader.Token))
+        if (evt.Kind == ClusterEvents.ReplicaUnresponsive && evt.ReplicaId is { } id && ReadyFor(leader.Token))
             state.MarkUnresponsive(id, evt.Message ?? "unresponsive", time.GetUtcNow());
         Wake();
     }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.Store;
@@ -12,25 +11,16 @@ namespace ServeAspire.Proxy.Forwarding;
 /// </summary>
 internal sealed partial class UnresponsiveReplicaReporter(IConnectionMultiplexer redis, StoreKeys keys, IOptions<ProxyOptions> options, ILogger<UnresponsiveReplicaReporter> logger)
 {
-    public const string EventKind = "replica_unresponsive";
-
     public void Report(ReplicaEndpoint replica, string deployment, int timeouts, double? timeoutS)
     {
         var message = $"{timeouts} requests in a row exceeded request_timeout_s={timeoutS} on proxy {options.Value.Name}";
         Log.Unresponsive(logger, deployment, replica.ReplicaId, replica.NodeId, message);
-        _ = PublishAsync(new ClusterEvent(EventKind, replica.NodeId, replica.ReplicaId, message));
+        _ = PublishAsync(new ClusterEvent(ClusterEvents.ReplicaUnresponsive, replica.NodeId, replica.ReplicaId, message));
     }
 
     private async Task PublishAsync(ClusterEvent evt)
     {
-        try
-        {
-            await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.EventsChannel), JsonSerializer.Serialize(evt, SerializerOptions.Default));
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            Log.PublishFailed(logger, evt.ReplicaId, ex.Message);
-        }
+        if (await ClusterEvents.PublishAsync(redis, keys, evt) is { } error) Log.PublishFailed(logger, evt.ReplicaId, error);
     }
 
     private static partial class Log

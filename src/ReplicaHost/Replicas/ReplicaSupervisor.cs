@@ -67,21 +67,14 @@ internal sealed partial class ReplicaSupervisor(
     private void OnReplicaExit(ReplicaProcess replica)
     {
         if (_shuttingDown) return;
-        var evt = new ClusterEvent("replica_exited", options.Value.Id, replica.Request.ReplicaId, replica.Snapshot().Message);
+        var evt = new ClusterEvent(ClusterEvents.ReplicaExited, options.Value.Id, replica.Request.ReplicaId, replica.Snapshot().Message);
         _ = PublishAsync(evt);
     }
 
     private async Task PublishAsync(ClusterEvent evt)
     {
-        try
-        {
-            await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.EventsChannel), JsonSerializer.Serialize(evt, SerializerOptions.Default));
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            // The controller also sees the exit at its next poll of this node; the event only makes it faster.
-            Log.PublishFailed(logger, evt.ReplicaId, ex.Message);
-        }
+        // The controller also sees the exit at its next poll of this node; the event only makes it faster.
+        if (await ClusterEvents.PublishAsync(redis, keys, evt) is { } error) Log.PublishFailed(logger, evt.ReplicaId, error);
     }
 
     /// <summary>Stops every replica gracefully (in parallel), killing what outlives the budget.</summary>
