@@ -183,10 +183,11 @@ internal sealed partial class ControlLoopService(
         }
         var now = time.GetUtcNow();
         var observation = new ClusterObservation(observed);
+        var placeable = observation.PlaceableNodes();
         var wasOpen = settle.IsOpen;
-        observation = observation with { FirstPlacementHold = settle.Hold(observation.PlaceableNodes(), now) };
-        if (!wasOpen && settle.IsOpen) Log.NodesSettled(logger, observation.PlaceableNodes().Count, string.Join(", ", observation.PlaceableNodes()));
-        await proxies.ProbeAsync(cancellationToken);
+        observation = observation with { FirstPlacementHold = settle.Hold(placeable, now) };
+        if (!wasOpen && settle.IsOpen) Log.NodesSettled(logger, placeable.Count, string.Join(", ", placeable));
+        var proxyRegistrations = await proxies.ProbeAsync(cancellationToken);
 
         // 2. Health: read finished checks, start due ones; replicas past the threshold are replaced.
         now = time.GetUtcNow();
@@ -219,9 +220,8 @@ internal sealed partial class ControlLoopService(
         // 7. Drop registrations dead for longer than the retention (its own guard: housekeeping never fails a tick).
         try
         {
-            var proxyRegs = await store.GetProxiesAsync(cancellationToken);
             var all = registered.Select(n => ("node", n.Registration.NodeId, n.Alive || observed.ContainsKey(n.Registration.NodeId)))
-                .Concat(proxyRegs.Select(p => ("proxy", p.Registration.Name, p.Alive)));
+                .Concat(proxyRegistrations.Select(p => ("proxy", p.Registration.Name, p.Alive)));
             foreach (var (kind, id) in janitor.Due(all, time.GetUtcNow()))
             {
                 await store.ForgetRegistrationAsync(kind, id, cancellationToken);

@@ -17,7 +17,8 @@ public sealed class ProxyHealthMonitor(IClusterStore store, IOptions<ControllerO
     public ProxyStatus? StatusOf(ProxyRegistration proxy) =>
         _status.TryGetValue(proxy.Name, out var s) && s.InstanceId == proxy.InstanceId ? s.Status : null;
 
-    public async Task ProbeAsync(CancellationToken cancellationToken)
+    /// <returns>The registrations it read (the control loop prunes dead ones from the same read).</returns>
+    public async Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> ProbeAsync(CancellationToken cancellationToken)
     {
         var registered = await store.GetProxiesAsync(cancellationToken);
         await Task.WhenAll(registered.Where(p => p.Alive).Select(async p =>
@@ -39,6 +40,7 @@ public sealed class ProxyHealthMonitor(IClusterStore store, IOptions<ControllerO
             }
             _status[p.Registration.Name] = (p.Registration.InstanceId, status);
         }));
+        return registered;
     }
 
     public void Dispose() => _client.Dispose();

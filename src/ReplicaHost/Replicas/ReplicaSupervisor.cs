@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
