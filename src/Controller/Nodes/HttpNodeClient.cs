@@ -11,12 +11,19 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
 
     private HttpClient Client => factory.CreateClient(ClientName);
 
+    /// <summary>A call that carries this tenure's fencing token (the cluster token is on the client).</summary>
+    private static HttpRequestMessage Fenced(HttpMethod method, string url, long leaderToken)
+    {
+        var message = new HttpRequestMessage(method, url);
+        message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return message;
+    }
+
     public async Task<NodeListResult> ListReplicasAsync(NodeRegistration node, long leaderToken, CancellationToken cancellationToken)
     {
         try
         {
-            using var message = new HttpRequestMessage(HttpMethod.Get, $"{node.Address}/replicas");
-            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var message = Fenced(HttpMethod.Get, $"{node.Address}/replicas", leaderToken);
             using var response = await Client.SendAsync(message, cancellationToken);
             response.EnsureSuccessStatusCode();
             var replicas = await response.Content.ReadFromJsonAsync<NodeReplicasResponse>(SerializerOptions.Default, cancellationToken);
@@ -38,8 +45,8 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
     {
         try
         {
-            using var message = new HttpRequestMessage(HttpMethod.Post, $"{node.Address}/replicas") { Content = JsonContent.Create(request, options: SerializerOptions.Default) };
-            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var message = Fenced(HttpMethod.Post, $"{node.Address}/replicas", leaderToken);
+            message.Content = JsonContent.Create(request, options: SerializerOptions.Default);
             using var response = await Client.SendAsync(message, cancellationToken);
             return response.IsSuccessStatusCode ? (true, null) : (false, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
         }
@@ -53,8 +60,7 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
     {
         try
         {
-            using var message = new HttpRequestMessage(HttpMethod.Delete, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}");
-            message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var message = Fenced(HttpMethod.Delete, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}", leaderToken);
             using var response = await Client.SendAsync(message, cancellationToken);
             return (response.IsSuccessStatusCode, response.StatusCode == HttpStatusCode.NotFound);
         }

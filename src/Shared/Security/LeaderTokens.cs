@@ -14,34 +14,32 @@ public sealed class LeaderTokens
 
     public long Newest => Interlocked.Read(ref _newest);
 
+    /// <summary>Null when <paramref name="header"/> is acceptable (and remembered); otherwise why not.</summary>
+    public string? Admit(string? header)
+    {
+        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) || token <= 0)
+            return $"missing or malformed {Header}: every start and stop must carry the leader's fencing token";
+        var newest = Raise(token);
+        return token < newest ? $"leader token {token} is older than {newest}, the newest this node has seen: a newer controller leads" : null;
+    }
+
     /// <summary>
     /// Remembers a token seen on a read (the leader's list call every tick), refusing nothing: so a
     /// node learns of a new tenure at once, not only at its next start or stop.
     /// </summary>
     public void Observe(string? header)
     {
-        if (long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) && token > 0) Raise(token);
+        if (long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) && token > 0) _ = Raise(token);
     }
 
-    private void Raise(long token)
+    /// <summary>Makes <paramref name="token"/> the newest if it is; returns the newest after that, atomically.</summary>
+    private long Raise(long token)
     {
         while (true)
         {
             var newest = Interlocked.Read(ref _newest);
-            if (token <= newest || Interlocked.CompareExchange(ref _newest, token, newest) == newest) return;
-        }
-    }
-
-    /// <summary>Null when <paramref name="header"/> is acceptable (and remembered); otherwise why not.</summary>
-    public string? Admit(string? header)
-    {
-        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) || token <= 0)
-            return $"missing or malformed {Header}: every start and stop must carry the leader's fencing token";
-        while (true)
-        {
-            var newest = Interlocked.Read(ref _newest);
-            if (token < newest) return $"leader token {token} is older than {newest}, the newest this node has seen: a newer controller leads";
-            if (token == newest || Interlocked.CompareExchange(ref _newest, token, newest) == newest) return null;
+            if (token <= newest) return newest;
+            if (Interlocked.CompareExchange(ref _newest, token, newest) == newest) return token;
         }
     }
 }
