@@ -203,21 +203,41 @@ public sealed class ServeStateTests
     [Fact]
     public void ConstructorFailures_CountUntilDeployFailed()
     {
-        var result = ConfigValidator.Validate("""
+        // DEPLOY_FAILED comes after max_constructor_retry_count failed starts in a row (DeploymentState.Failed).
+        const int maxRetries = 3;
+        ApplyYaml($$"""
             applications:
-              - { name: sleepy, import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: 1, max_constructor_retry_count: 2 } ] }
-            """, new DeploymentCatalog());
-        _state.ApplyConfig(result.Config!, null, T0);
-        for (var i = 0; i < 2; i++)
+              - { name: sleepy, import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: 1, max_constructor_retry_count: {{maxRetries}} } ] }
+            """);
+        var starts = new List<string>();
+        var now = T0;
+        for (var tick = 0; tick < 20 && Deployment.Status != DeploymentStatus.DEPLOY_FAILED; tick++)
         {
-            Tick(T0.AddSeconds(i * 2));
+            now = now.AddSeconds(2);
+            var failedBefore = starts.Count; // every start so far failed, and this tick observes the last one's death
+            starts.AddRange(Tick(now).OfType<StartReplicaAction>().Select(s => s.ReplicaId));
+            Assert.Equal(failedBefore, Deployment.ConsecutiveStartupFailures);
             foreach (var n in _nodes.Values)
                 foreach (var (id, r) in n.Replicas.ToList())
-                    if (r.State == ReplicaProcessState.STARTING) n.Replicas[id] = r with { State = ReplicaProcessState.DEAD, Message = "InvalidOperationException: boom" };
+                    if (r.State == ReplicaProcessState.STARTING) n.Replicas[id] = r with { State = ReplicaProcessState.DEAD, Message = $"InvalidOperationException: boom {id}" };
         }
-        Assert.Empty(Tick(T0.AddSeconds(10)).OfType<StartReplicaAction>());
+
         Assert.Equal(DeploymentStatus.DEPLOY_FAILED, Deployment.Status);
-        Assert.Contains("boom", Deployment.Message);
+        Assert.Equal(DeploymentStatusTrigger.REPLICA_STARTUP_FAILED, Deployment.Trigger);
+        Assert.Equal(maxRetries, starts.Count); // one start per attempt, exactly max_constructor_retry_count of them
+        Assert.Equal(maxRetries, starts.Distinct().Count());
+        Assert.Equal(maxRetries, Deployment.ConsecutiveStartupFailures);
+        Assert.Contains($"failed to start {maxRetries} times in a row", Deployment.Message);
+        Assert.Contains($"boom {starts[^1]}", Deployment.Message); // the last attempt's error
+        Assert.Equal(maxRetries, _state.Read((_, dead) => dead.Count()));
+
+        // Failed stays failed: later ticks (past any startup timeout) start nothing.
+        for (var i = 1; i <= 5; i++)
+        {
+            Assert.Empty(Tick(now.AddMinutes(i * 10)).OfType<StartReplicaAction>());
+            Assert.Equal(DeploymentStatus.DEPLOY_FAILED, Deployment.Status);
+        }
+        Assert.Empty(Deployment.Alive);
     }
 
     [Fact]
