@@ -76,16 +76,52 @@ public sealed class ReplicaHealthTrackerTests
         Assert.Equal(1, probe.Calls); // the probe's own timeout ends it; never two at once
     }
 
+    /// <summary>
+    /// Drives one replica through <paramref name="checks"/> passing checks, ticking every millisecond,
+    /// and returns the time from first sight to the first check, then between consecutive checks.
+    /// </summary>
+    private static List<TimeSpan> IntervalsBetweenChecks(Func<double> random, int checks)
+    {
+        var probe = new FakeProbe();
+        var tracker = new ReplicaHealthTracker(probe, random);
+        tracker.Update([Replica], T0, default);
+        var intervals = new List<TimeSpan>();
+        var last = T0;
+        for (var ms = 1; intervals.Count < checks; ms++)
+        {
+            Assert.True(ms < checks * 2_000, "a check never came due");
+            var now = T0.AddMilliseconds(ms);
+            tracker.Update([Replica], now, default);
+            if (probe.Calls == intervals.Count) continue;
+            Assert.Equal(intervals.Count + 1, probe.Calls);
+            intervals.Add(now - last);
+            last = now;
+            probe.Pending.Dequeue().SetResult(null);
+            tracker.Update([Replica], now, default); // reads the result: the next period starts now
+        }
+        return intervals;
+    }
+
     [Fact]
     public void Jitter_KeepsThePeriodWithinTenPercent()
     {
-        var probe = new FakeProbe();
-        var early = new ReplicaHealthTracker(probe, () => 0.0);
-        early.Update([Replica], T0, default);
-        early.Update([Replica], T0.AddSeconds(0.89), default);
-        Assert.Equal(0, probe.Calls);
-        early.Update([Replica], T0.AddSeconds(0.9), default);
-        Assert.Equal(1, probe.Calls);
+        // HealthCheckPeriodS is 1 s: every period lies in [0.9 s, 1.1 s], the first one included.
+        var seeded = new Random(12345);
+        var draws = new Queue<double>([0.0, Math.BitDecrement(1.0), 0.5]);
+        var intervals = IntervalsBetweenChecks(() => draws.Count > 0 ? draws.Dequeue() : seeded.NextDouble(), 200);
+        Assert.All(intervals, p => Assert.InRange(p, TimeSpan.FromMilliseconds(900), TimeSpan.FromMilliseconds(1100)));
+
+        // The ends of the random range reach the ends of the window (the clock steps 1 ms).
+        Assert.Equal(TimeSpan.FromMilliseconds(900), intervals[0]);
+        Assert.Equal(TimeSpan.FromMilliseconds(1100), intervals[1]);
+        Assert.Equal(TimeSpan.FromMilliseconds(1000), intervals[2]);
+
+        // And it is jitter, not a fixed period: uniform draws spread over the window, so replicas
+        // started together drift apart.
+        var rest = intervals.Skip(3).Select(p => p.TotalMilliseconds).ToList();
+        Assert.True(rest.Distinct().Count() >= 50, $"only {rest.Distinct().Count()} distinct periods");
+        Assert.InRange(rest.Min(), 900, 920);
+        Assert.InRange(rest.Max(), 1080, 1100);
     }
 
     [Fact]
