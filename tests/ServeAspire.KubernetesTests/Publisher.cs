@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 
 namespace ServeAspire.KubernetesTests;
 
@@ -14,7 +15,16 @@ internal static class Publisher
         return dir?.FullName ?? throw new InvalidOperationException("repo root not found");
     }
 
-    public static string AppHostDll => Path.Combine(RepoRoot, "src", "AppHost", "bin", "Debug", "net10.0", "ServeAspire.AppHost.dll");
+    /// <summary>
+    /// The configuration these tests were built with (Debug, Release, ...), which the build also used for
+    /// the AppHost they reference: <c>dotnet test -c Release</c> publishes with the Release AppHost.
+    /// </summary>
+    public static string Configuration { get; } =
+        typeof(Publisher).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>() is { Configuration: { Length: > 0 } c }
+            ? c
+            : throw new InvalidOperationException("the test assembly carries no AssemblyConfigurationAttribute");
+
+    public static string AppHostDll => Path.Combine(RepoRoot, "src", "AppHost", "bin", Configuration, "net10.0", "ServeAspire.AppHost.dll");
 
     public static string Publish(params string[] options)
     {
@@ -25,6 +35,7 @@ internal static class Publisher
 
     public static void PublishInto(string dir, params string[] options)
     {
+        Assert.True(File.Exists(AppHostDll), $"{AppHostDll} is missing: build the solution with -c {Configuration} first");
         var (code, output) = Run("dotnet", [AppHostDll, "publish-k8s", "--output", dir, .. options], RepoRoot);
         Assert.True(code == 0, $"publish-k8s failed ({code}): {output}");
     }
