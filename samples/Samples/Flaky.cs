@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using ServeAspire;
 
@@ -7,7 +8,9 @@ namespace Samples;
 /// A deployment whose health can be flipped over HTTP, to exercise health checking. The replica
 /// that receives the request flips: <c>POST …/toggle</c> makes its health check throw (and back),
 /// <c>POST …/hang</c> makes its health check never return, <c>POST …/stall</c> makes every later call
-/// on it never return (while its health check still passes). Any other request answers the PID.
+/// on it never return (while its health check still passes). Any other request answers the PID,
+/// after <c>?ms=N</c> (at most 10 s); a replica that is unhealthy or hanging also answers 1 s late,
+/// so a proxy that kept routing to it would show in its callers' latency.
 /// </summary>
 [Deployment(NumReplicas = 2)]
 public sealed class Flaky : IDeployment, IHealthCheckedDeployment
@@ -35,8 +38,14 @@ public sealed class Flaky : IDeployment, IHealthCheckedDeployment
             _hang = true;
             return new { pid = Environment.ProcessId, hanging = true };
         }
+        var ms = int.TryParse(request.Query["ms"], NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? Math.Min(v, 10_000) : 0;
+        if (_unhealthy || _hang) ms += UnhealthyDelayMs;
+        if (ms > 0) await Task.Delay(ms, cancellationToken);
         return Environment.ProcessId;
     }
+
+    /// <summary>How much later an unhealthy replica answers (a sick model that still answers, slowly).</summary>
+    public const int UnhealthyDelayMs = 1000;
 
     public async Task CheckHealthAsync()
     {

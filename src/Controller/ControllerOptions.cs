@@ -69,6 +69,13 @@ public sealed class ControllerOptions
     /// <summary>A node or proxy registration dead this long is removed from the store (listed as DEAD until then).</summary>
     public TimeSpan DeadRegistrationRetention { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Fault injection, for tests only (unset in every shipped configuration): a file that, when it exists
+    /// and holds a position (<c>tick</c> or <c>act</c>), makes the leader's next tick stop there with
+    /// its token in hand until the test releases it. See <see cref="ControlLoop.TickFailpoint"/>.
+    /// </summary>
+    public string? FailpointFile { get; set; }
+
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
 }

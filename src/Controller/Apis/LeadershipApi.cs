@@ -22,7 +22,13 @@ internal static class LeadershipApi
             is_leader = leader.IsLeader,
             recovered = loop.ReadyFor(leader.Token),
             token = leader.Token,
+            // What the process itself believes, fresh or not: after a pause past the lease is_leader/token
+            // read false/0 at once, while holds_tenure stays true until the election loop has stepped down.
+            holds_tenure = leader.HoldsTenure,
+            tenure_token = leader.TenureToken,
             fenced_writes = leader.FencedWrites,
+            fenced_node_calls = leader.FencedNodeCalls,
+            ticks = loop.Ticks,
             leader = leader.Leader,
         }, SerializerOptions.Default));
         return app;

@@ -32,6 +32,7 @@ internal sealed partial class ControlLoopService(
     LeaderState leader,
     NodeSettleGate settle,
     RegistrationJanitor janitor,
+    TickFailpoint failpoint,
     IDeploymentResolver resolver,
     ConfigLimits limits,
     IOptions<ControllerOptions> options,
@@ -41,6 +42,10 @@ internal sealed partial class ControlLoopService(
     private readonly SemaphoreSlim _wake = new(0, 1);
     private string? _lastCheckpoint;
     private long _recoveredToken;
+
+    /// <summary>Ticks this instance has completed (as leader): lets an observer wait for "the next tick" instead of a time.</summary>
+    public long Ticks => Interlocked.Read(ref _ticks);
+    private long _ticks;
 
     /// <summary>True once this tenure's recovery is done: config writes are safe.</summary>
     public bool ReadyFor(long token) => token > 0 && Interlocked.Read(ref _recoveredToken) == token;
@@ -82,13 +87,15 @@ internal sealed partial class ControlLoopService(
                         Interlocked.Exchange(ref _recoveredToken, token);
                     }
                     await TickAsync(token, stoppingToken);
+                    Interlocked.Increment(ref _ticks);
                 }
                 if (storeDown) Log.StoreBack(logger);
                 storeDown = false;
             }
             catch (FencedException ex)
             {
-                leader.CountFencedWrite();
+                if (ex.ByNode is null) leader.CountFencedWrite(); // node refusals were counted one by one
+                Log.Fenced(logger, token, ex.Message);
                 leader.StepDown(ex.Message);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -164,6 +171,7 @@ internal sealed partial class ControlLoopService(
 
     private async Task TickAsync(long token, CancellationToken cancellationToken)
     {
+        await failpoint.HoldAsync(TickFailpoint.AtTickStart, cancellationToken);
         // 1. Observe. A node is alive when its heartbeat is current OR its own API answers as the
         //    registered incarnation: after a store outage heartbeats have lapsed, but that is no
         //    reason to kill anything. Refused connections mean the process is gone.
@@ -206,7 +214,10 @@ internal sealed partial class ControlLoopService(
         if (actions.Count > 0)
         {
             if (!await store.IsTokenCurrentAsync(token, cancellationToken)) throw new FencedException(token);
-            await Task.WhenAll(actions.Select(a => ActAsync(a, token, cancellationToken)));
+            await failpoint.HoldAsync(TickFailpoint.BeforeActing, cancellationToken);
+            var refusals = await Task.WhenAll(actions.Select(a => ActAsync(a, token, cancellationToken)));
+            // A node that refused our token has seen a newer leader's: stop acting at once (the others were already sent).
+            if (refusals.FirstOrDefault(r => r is not null) is { } refused) throw refused;
         }
 
         // 6. Checkpoint placement when it changed.
@@ -234,23 +245,38 @@ internal sealed partial class ControlLoopService(
         }
     }
 
-    private async Task ActAsync(ReplicaAction action, long token, CancellationToken cancellationToken)
+    /// <returns>The node's refusal when it had seen a newer leader's token (counted), else null.</returns>
+    private async Task<FencedException?> ActAsync(ReplicaAction action, long token, CancellationToken cancellationToken)
     {
-        switch (action)
+        try
         {
-            case StartReplicaAction start:
-                var (accepted, error) = await nodes.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
-                state.OnStartResult(start.ReplicaId, accepted, error);
-                break;
-            case StopReplicaAction stop:
-                var (stopped, unknown) = await nodes.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
-                state.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());
-                break;
+            switch (action)
+            {
+                case StartReplicaAction start:
+                    var (accepted, error) = await nodes.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
+                    state.OnStartResult(start.ReplicaId, accepted, error);
+                    break;
+                case StopReplicaAction stop:
+                    var (stopped, unknown) = await nodes.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
+                    state.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());
+                    break;
+            }
+            return null;
+        }
+        catch (FencedException ex)
+        {
+            leader.CountFencedNodeCall();
+            Log.NodeFenced(logger, ex.ByNode, action.ReplicaId, token);
+            return ex;
         }
     }
 
     private static partial class Log
     {
+        [LoggerMessage(420, LogLevel.Warning, "Node {NodeId} refused the call for replica {ReplicaId}: fencing token {Token} is stale")]
+        public static partial void NodeFenced(ILogger logger, string? nodeId, string replicaId, long token);
+        [LoggerMessage(421, LogLevel.Warning, "Tenure {Token} fenced off: {Reason}; stepping down")]
+        public static partial void Fenced(ILogger logger, long token, string reason);
         [LoggerMessage(400, LogLevel.Warning, "The store is unreachable ({Error}); control loop paused, replicas and proxies keep serving")]
         public static partial void StorePaused(ILogger logger, string error);
         [LoggerMessage(401, LogLevel.Information, "The store is reachable again; control loop resumed")]

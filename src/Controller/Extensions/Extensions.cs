@@ -70,6 +70,7 @@ internal static class Extensions
             return new NodeSettleGate(o.ExpectedNodes, o.NodeSettleTimeout, o.NodeSettleWindow);
         });
         builder.Services.AddSingleton(sp => new RegistrationJanitor(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.DeadRegistrationRetention));
+        builder.Services.AddSingleton<TickFailpoint>();
         builder.Services.AddSingleton<ControlLoopService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());
         builder.Services.AddSingleton<ConfigWriter>();

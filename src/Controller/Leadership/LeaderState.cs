@@ -57,13 +57,23 @@ public sealed class LeaderState
     public long TenureToken => Interlocked.Read(ref _token);
 
     public void CountFencedWrite() => Interlocked.Increment(ref _fencedWrites);
+
+    /// <summary>Starts and stops a node refused because it had seen a newer leader's token.</summary>
+    public long FencedNodeCalls => Interlocked.Read(ref _fencedNodeCalls);
+    private long _fencedNodeCalls;
+
+    public void CountFencedNodeCall() => Interlocked.Increment(ref _fencedNodeCalls);
 }
 
 /// <summary>The lease record in the store.</summary>
 public sealed record LeaseRecord(string Holder, string Address, long Token);
 
-/// <summary>The store refused a write: a newer leader holds the fencing token.</summary>
-public sealed class FencedException(long token) : Exception($"write refused: fencing token {token} is stale (a newer leader exists)")
+/// <summary>The store (or a node) refused a write: a newer leader holds the fencing token.</summary>
+public sealed class FencedException(long token, string? byNode = null)
+    : Exception(byNode is null ? $"write refused: fencing token {token} is stale (a newer leader exists)"
+        : $"node {byNode} refused a call: fencing token {token} is stale (a newer leader exists)")
 {
     public long Token { get; } = token;
+    /// <summary>The node that refused, or null when the store did.</summary>
+    public string? ByNode { get; } = byNode;
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using ServeAspire.Controller.Leadership;
 using ServeAspire.Model;
 using ServeAspire.Security;
 
@@ -17,6 +18,12 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         var message = new HttpRequestMessage(method, url);
         message.Headers.Add(LeaderTokens.Header, leaderToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return message;
+    }
+
+    /// <summary>409 is the node's answer to a fencing token older than one it has seen: a newer leader exists.</summary>
+    private static void ThrowIfFenced(HttpResponseMessage response, NodeRegistration node, long leaderToken)
+    {
+        if (response.StatusCode == HttpStatusCode.Conflict) throw new FencedException(leaderToken, node.NodeId);
     }
 
     public async Task<NodeListResult> ListReplicasAsync(NodeRegistration node, long leaderToken, CancellationToken cancellationToken)
@@ -48,9 +55,10 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
             using var message = Fenced(HttpMethod.Post, $"{node.Address}/replicas", leaderToken);
             message.Content = JsonContent.Create(request, options: SerializerOptions.Default);
             using var response = await Client.SendAsync(message, cancellationToken);
+            ThrowIfFenced(response, node, leaderToken);
             return response.IsSuccessStatusCode ? (true, null) : (false, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
         }
-        catch (Exception ex)
+        catch (Exception ex) when (ex is not FencedException)
         {
             return (false, ex.Message);
         }
@@ -62,9 +70,10 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         {
             using var message = Fenced(HttpMethod.Delete, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}", leaderToken);
             using var response = await Client.SendAsync(message, cancellationToken);
+            ThrowIfFenced(response, node, leaderToken);
             return (response.IsSuccessStatusCode, response.StatusCode == HttpStatusCode.NotFound);
         }
-        catch (Exception)
+        catch (Exception ex) when (ex is not FencedException)
         {
             return (false, false);
         }

@@ -18,6 +18,7 @@ public interface INodeClient
     /// <param name="leaderToken">Sent along so the node learns of a new tenure at once (it refuses older tokens on start/stop).</param>
     Task<NodeListResult> ListReplicasAsync(NodeRegistration node, long leaderToken, CancellationToken cancellationToken);
     /// <param name="leaderToken">This tenure's fencing token: a node refuses it once it has seen a newer one.</param>
+    /// <exception cref="Leadership.FencedException">The node refused the token (start and stop).</exception>
     Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
     Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken);
 }

@@ -6,14 +6,21 @@ namespace ServeAspire.Proxy.Apis;
 /// <summary>Ray's proxy endpoints under the reserved <c>/-/</c> prefix, and the catch-all ingress.</summary>
 internal static class ProxyAdminApi
 {
+    public const string RoutingVersionHeader = "X-Serve-Routing-Version";
+
     public static IEndpointRouteBuilder MapProxyAdminApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/-/healthz", (RoutingTableState state, ProxyLifecycle lifecycle) =>
             lifecycle.Draining ? Results.Text("This node is being drained.", statusCode: 503)
             : state.Current.Loaded ? Results.Text("success")
             : Results.Text("This proxy has not received a routing table yet.", statusCode: 503));
-        app.MapGet("/-/routes", (RoutingTableState state) =>
-            Results.Json(state.Current.Table.Routes.OrderBy(r => r.RoutePrefix, StringComparer.Ordinal).ToDictionary(r => r.RoutePrefix, r => r.Application)));
+        app.MapGet("/-/routes", (RoutingTableState state, HttpResponse response) =>
+        {
+            var table = state.Current.Table;
+            // Which table answered: lets an operator (and the failure tests) see that a change reached this proxy.
+            response.Headers[RoutingVersionHeader] = table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Json(table.Routes.OrderBy(r => r.RoutePrefix, StringComparer.Ordinal).ToDictionary(r => r.RoutePrefix, r => r.Application));
+        });
         return app;
     }
 
