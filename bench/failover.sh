@@ -16,18 +16,20 @@ SERVE_FAILOVER_REPORT="$report" dotnet test tests/ServeAspire.EndToEndTests -c D
   echo
   echo "Written by \`bench/failover.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr)); do not edit by hand."
   echo "Each scenario runs on its own AppHost (redis-server, 2 controllers, 2 proxies, 3 nodes, 6 SleepyPid"
-  echo "replicas) under a steady 100 req/s GET load over both proxies (the proxy scenarios load one proxy;"
-  echo "the unhealthy/hang ones load the 2-replica Flaky deployment); the fault is injected once the load"
-  echo "flows. *p99 during fault* covers requests started after the fault. *Seconds to full strength* runs"
+  echo "replicas) under open-loop load: 100 GET/s over both proxies, started on schedule whatever the answers"
+  echo "take, each working 50 ms in the replica, 5 s client timeout (the proxy scenarios load one proxy; the"
+  echo "unhealthy/hang ones load the 2-replica Flaky deployment); the fault is injected once the load flows."
+  echo "*In flight* counts requests started before the fault and unanswered when it struck. *p99* and"
+  echo "*slowest* cover the fault window: requests overlapping [fault, full strength]. *Seconds to full strength* runs"
   echo "from the fault until every replica is RUNNING again; where the scenario name says otherwise"
   echo "(DEPLOY_FAILED, leader takeover, SIGTERM to exit, config applied) it is that moment."
   echo "SleepyPid's constructor alone takes 10 s. Source: tests/ServeAspire.EndToEndTests/Failures/."
   echo
-  echo "| scenario | sent | failed | p99 ms during fault | seconds to full strength |"
-  echo "|---|---|---|---|---|"
-  sed -E 's/^([^,]+), ([^,]+), ([^,]+), ([^,]+), (.+)$/| \1 | \2 | \3 | \4 | \5 |/' "$report"
+  echo "| scenario | sent | failed | in flight at fault | p99 ms | slowest ms | seconds to full strength |"
+  echo "|---|---|---|---|---|---|---|"
+  sed -E 's/^(.+), ([^,]+), ([^,]+), ([^,]+), ([^,]+), ([^,]+), ([^,]+)$/| \1 | \2 | \3 | \4 | \5 | \6 | \7 |/' "$report"
   echo
-  echo "Raw lines (\`scenario, sent, failed, p99 ms during fault, seconds to full strength\`):"
+  echo "Raw lines (\`scenario, sent, failed, in flight at fault, p99 ms, slowest ms, seconds to full strength\`):"
   echo
   echo '```'
   cat "$report"

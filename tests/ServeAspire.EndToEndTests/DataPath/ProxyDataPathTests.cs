@@ -55,8 +55,11 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         var replicas = await app.ReplicasAsync("post", "Slow");
         var gets = Enumerable.Range(0, 4).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=3000"))).ToList();
         var posts = Enumerable.Range(0, 4).Select(_ => app.Http.PostAsync(new Uri(app.Proxy(0), "/post?ms=3000"), new StringContent("payload"))).ToList();
-        // The fault's timing, not a wait for a condition: the requests take 3 s; 1 s in, they are mid-flight.
-        await Task.Delay(1000);
+        // Kill once the victim holds at least one GET and one POST mid-flight (asked of the replica itself).
+        var victimAddress = (await app.ActorsAsync($"?actor_id={Uri.EscapeDataString(replicas[0].ReplicaId)}"))[0]!["address"]!.GetValue<string>();
+        var held = await ServeApp.WaitUntilAsync(async () => JsonNode.Parse(await app.Http.GetStringAsync(new Uri(new Uri(victimAddress), "/?inflight")))!,
+            n => n["get"]!.GetValue<int>() >= 1 && n["post"]!.GetValue<int>() >= 1, TimeSpan.FromSeconds(10), "a GET and a POST in flight on the victim");
+        output.WriteLine($"victim holds {held.ToJsonString()} when killed");
         var victim = replicas[0].Pid!.Value;
         FailureScenario.Kill(victim);
         var getResults = await Task.WhenAll(gets);
@@ -66,7 +69,7 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         Assert.All(getResults, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.All(await Task.WhenAll(getResults.Select(r => r.Content.ReadAsStringAsync())), pid => Assert.NotEqual(victim.ToString(System.Globalization.CultureInfo.InvariantCulture), pid));
         var failedPosts = postResults.Where(r => r.StatusCode == HttpStatusCode.BadGateway).ToList();
-        Assert.NotEmpty(failedPosts); // the ones that were on the victim
+        Assert.Equal(held["post"]!.GetValue<int>(), failedPosts.Count); // exactly the ones that were on the victim
         Assert.All(postResults, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.BadGateway }));
         Assert.Contains("not safe to replay", await failedPosts[0].Content.ReadAsStringAsync());
     }

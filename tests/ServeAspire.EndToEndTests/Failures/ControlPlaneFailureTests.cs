@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using System.Net;
 using ServeAspire.EndToEndTests.Infrastructure;
@@ -35,9 +36,10 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         var (leaderIndex, leaderPid) = await app.LeaderAsync(TimeSpan.FromSeconds(30));
         await using var load = Load(app);
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
-        Kill(leaderPid);
         load.MarkFault();
+        Kill(leaderPid);
         var sw = Stopwatch.StartNew();
         var standby = 1 - leaderIndex;
         await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(standby), s => s?["is_leader"]?.GetValue<bool>() == true, TimeSpan.FromSeconds(20), "the standby to lead");
@@ -53,7 +55,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         output.WriteLine($"standby led after {takeover.TotalSeconds:F1} s; PUT succeeded on attempt {attempts}; config applied {seconds:F1} s after the kill");
         output.WriteLine($"slowest: {report.Slowest()}");
 
-        AssertNoFailures(report);
+        AssertHeld(report, Bounds.Untouched); // the data path does not go through the controller
         Assert.True(takeover <= TimeSpan.FromSeconds(2 * 3), $"takeover took {takeover.TotalSeconds:F1} s (limit 2 × lease TTL of 3 s)");
         Assert.Equal(before, after);
     }
@@ -67,9 +69,10 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         for (var i = 0; i < 2; i++) pids.Add((await app.ControllerStatusAsync(i))!["pid"]!.GetValue<int>());
         await using var load = Load(app);
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
-        foreach (var pid in pids) Kill(pid);
         load.MarkFault();
+        foreach (var pid in pids) Kill(pid);
         var (_, newPid) = await app.LeaderAsync(TimeSpan.FromSeconds(60));
         var seconds = await SecondsUntilAsync(load, async () => (await app.ReplicasAsync()).Count(r => r.State == "RUNNING") == 6, TimeSpan.FromSeconds(30), "state recovered");
         var after = Pids(await app.ReplicasAsync());
@@ -77,7 +80,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         var report = await load.StopAsync();
         output.WriteLine(report.Line("both controllers kill -9 (down 20 s)", seconds));
 
-        AssertNoFailures(report);
+        AssertHeld(report, Bounds.Untouched);
         Assert.True(seconds >= 20, $"controllers were back after {seconds:F1} s, before the 20 s restart delay");
         Assert.DoesNotContain(newPid, pids);
         Assert.Equal(before, after); // adopted: same replicas, same PIDs
@@ -89,15 +92,19 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
     {
         await using var app = await ServeApp.StartAsync(["Serve:RestartDelaySeconds=10"]);
         var before = Pids(await RunningAsync(app, 6));
-        await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(), r => r.Count == 6, TimeSpan.FromSeconds(10), "checkpoint settled");
+        // The checkpoint in Redis (not the API's view) has every replica RUNNING: what the restart must keep.
+        await ServeApp.WaitUntilAsync(() => app.RedisAsync("GET", "serve:e2e:deployment_state"),
+            json => System.Text.Json.Nodes.JsonNode.Parse(json)?["replicas"]?.AsArray() is { Count: 6 } r && r.All(x => x!["state"]!.GetValue<string>() == "RUNNING"),
+            TimeSpan.FromSeconds(30), "the checkpoint to hold 6 RUNNING replicas");
         var configBefore = await app.RedisAsync("GET", "serve:e2e:config");
         var stateBefore = await app.RedisAsync("GET", "serve:e2e:deployment_state");
         var redisPid = int.Parse((await app.RedisAsync("INFO", "server")).Split('\n').First(l => l.StartsWith("process_id:"))["process_id:".Length..].Trim());
         await using var load = Load(app);
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
-        Kill(redisPid);
         load.MarkFault();
+        Kill(redisPid);
         await ServeApp.WaitUntilAsync(() => app.RedisAsync("PING"), r => r == "PONG", TimeSpan.FromSeconds(60), "redis back");
         var down = (load.Elapsed - load.FaultAt).TotalSeconds;
         await app.LeaderAsync(TimeSpan.FromSeconds(30));
@@ -117,7 +124,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         output.WriteLine(report.Line("redis kill -9 (down 10 s)", seconds));
         output.WriteLine($"redis was down {down:F1} s");
 
-        AssertNoFailures(report);
+        AssertHeld(report, Bounds.Untouched); // proxies keep their cached table; the scale-down drains
         Assert.True(down >= 10, $"redis was back after {down:F1} s, before the 10 s restart delay");
         Assert.Equal(configBefore, configAfter);
         Assert.Equal(stateBefore, stateAfter);
@@ -126,23 +133,25 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ProxyKilled_OtherProxysClientsSeeNothing_ItComesBackWithANewPid_ServingWithin10s()
+    public async Task ProxyKilled_OtherProxysClientsSeeNothing_ItComesBackWithANewPidAndServes()
     {
         await using var app = await ServeApp.StartAsync();
         await RunningAsync(app, 6);
         var oldPid = (await app.ActorsAsync("?name=SERVE_PROXY_ACTOR-proxy-1"))[0]!["pid"]!.GetValue<int>();
-        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/")], RequestsPerSecond);
+        await using var load = Load([app.Proxy(0)]);
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
-        Kill(oldPid);
         load.MarkFault();
-        var seconds = await SecondsUntilAsync(load, async () => await app.PidThroughProxyAsync(1) is not null, TimeSpan.FromSeconds(30), "proxy-1 serving again");
+        Kill(oldPid);
+        // The wait's deadline is the only time limit: the restart is the AppHost's 1 s delay plus a .NET
+        // cold start, which is the machine's, not the product's (reported in the line, not asserted).
+        var seconds = await SecondsUntilAsync(load, async () => await app.PidThroughProxyAsync(1) is not null, TimeSpan.FromSeconds(60), "proxy-1 serving again");
         await load.WarmUpAsync(load.Count + 100);
         var report = await load.StopAsync();
         output.WriteLine(report.Line("proxy kill -9 (load on the other proxy)", seconds));
 
-        AssertNoFailures(report);
-        Assert.True(seconds <= 10, $"proxy-1 served again after {seconds:F1} s (limit 10 s)");
+        AssertHeld(report, Bounds.Untouched);
         var newPid = await ServeApp.WaitUntilAsync(async () => (await app.ActorsAsync("?name=SERVE_PROXY_ACTOR-proxy-1&state=ALIVE")).Select(a => a!["pid"]!.GetValue<int>()).FirstOrDefault(),
             pid => pid != 0 && pid != oldPid, TimeSpan.FromSeconds(10), "proxy-1 listed ALIVE with its new PID");
         Assert.NotEqual(oldPid, newPid);
@@ -160,8 +169,9 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
             """))).Status);
         await RunningAsync(app, 2, "slow", "Slow");
         var proxyPid = (await app.ActorsAsync("?name=SERVE_PROXY_ACTOR-proxy-0"))[0]!["pid"]!.GetValue<int>();
-        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/slow?ms=500")], RequestsPerSecond, workers: 64);
+        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/slow?ms=500")], RequestsPerSecond);
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
         // Watch healthz while the proxy drains: it must say 503 "being drained" before the port closes.
         var healthz = new List<(TimeSpan At, string Answer)>();
@@ -179,23 +189,26 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
                     answer = $"{(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}";
                 }
                 catch (HttpRequestException) { answer = "refused"; }
+                catch (TaskCanceledException) { answer = "no answer within 2 s"; } // recorded; the assertions below judge it
                 healthz.Add((clock.Elapsed, answer));
                 if (answer == "refused") break;
                 await Task.Delay(50);
             }
         });
-        Process.Start("kill", ["-TERM", proxyPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
         load.MarkFault();
         var sigtermAt = load.Elapsed;
+        Process.Start("kill", ["-TERM", proxyPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
         var sigtermOnClock = clock.Elapsed;
         await watch;
         var report = await load.StopAsync();
 
-        var inFlightAtSigterm = report.Samples.Where(s => s.StartedAt < sigtermAt).ToList();
+        // Requests started before SIGTERM and not yet answered when it arrived: the ones the drain is for.
+        var inFlightAtSigterm = report.Samples.Where(s => s.StartedAt < sigtermAt && s.EndedAt > sigtermAt).ToList();
         var exitedAfter = (healthz[^1].At - sigtermOnClock).TotalSeconds;
         output.WriteLine($"proxy SIGTERM: {inFlightAtSigterm.Count} requests started before it, {inFlightAtSigterm.Count(s => !s.Ok)} failed; healthz: {string.Join(" → ", healthz.Select(h => h.Answer).Distinct())}; port closed {exitedAfter:F1} s after SIGTERM");
         output.WriteLine(report.Only(s => s.StartedAt < sigtermAt).Line("proxy SIGTERM drain (requests started before it; s = SIGTERM to exit)", exitedAfter));
-        Assert.True(inFlightAtSigterm.Count >= 50, "too little load before the SIGTERM");
+        // 100 req/s of 500 ms requests keep about 50 in flight; fewer than 10 means the load was not there.
+        Assert.True(inFlightAtSigterm.Count >= 10, $"only {inFlightAtSigterm.Count} requests were in flight at SIGTERM");
         Assert.All(inFlightAtSigterm, s => Assert.True(s.Ok, $"a request in flight at SIGTERM failed: {s.Error}"));
         var firstDrained = healthz.FindIndex(h => h.Answer == "503 This node is being drained.");
         Assert.True(firstDrained >= 0, $"healthz never said it was draining: {string.Join(", ", healthz.Select(h => h.Answer).Distinct())}");
@@ -203,47 +216,103 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         Assert.Equal("refused", healthz[^1].Answer); // and then it exited
     }
 
-    [Fact]
-    public async Task SplitBrain_SuspendedLeaderResumes_StepsDown_StandbyKeepsLeading_StateIntact()
+    /// <summary>
+    /// Split brain, made to happen: a failpoint parks the leader's tick with its token in hand (at the start
+    /// of a tick, or between the store's token check and the node calls), the leader is SIGSTOPped past its
+    /// lease, the standby takes over and scales 6 → 4, the old leader is resumed and released. It must step
+    /// down, and whatever its stale tick tries must be refused and counted: the store's checkpoint/route
+    /// writes ("tick") or the nodes' stop calls ("act").
+    /// </summary>
+    [Theory]
+    [InlineData("tick")]
+    [InlineData("act")]
+    public async Task SplitBrain_DeposedLeaderActsOnItsStaleToken_RefusedAndCounted_StandbyKeepsLeading(string position)
     {
-        await using var app = await ServeApp.StartAsync();
-        await RunningAsync(app, 6);
-        var (oldIndex, oldPid) = await app.LeaderAsync(TimeSpan.FromSeconds(30));
-        var oldToken = (await app.ControllerStatusAsync(oldIndex))!["token"]!.GetValue<long>();
-        var configBefore = await app.RedisAsync("GET", "serve:e2e:config");
-        await using var load = Load(app);
-        await load.WarmUpAsync();
-
-        Process.Start("kill", ["-STOP", oldPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-        load.MarkFault();
+        var failpoints = Directory.CreateTempSubdirectory("serveaspire-failpoint-");
         try
         {
-            await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(1 - oldIndex), s => s?["is_leader"]?.GetValue<bool>() == true, TimeSpan.FromSeconds(20), "the standby to lead");
+            var failpoint = Path.Combine(failpoints.FullName, "failpoint");
+            await using var app = await ServeApp.StartAsync([], new Dictionary<string, string> { ["Controller__FailpointFile"] = failpoint });
+            await RunningAsync(app, 6);
+            var (oldIndex, oldPid) = await app.LeaderAsync(TimeSpan.FromSeconds(30));
+            var oldToken = (await app.ControllerStatusAsync(oldIndex))!["token"]!.GetValue<long>();
+            await using var load = Load(app);
+            await load.WarmUpAsync();
+            await AssertFlowingAsync(load);
+
+            // 1. Park the leader's tick. "tick": the next tick; "act": the first tick with node calls, which the scale-down brings.
+            await File.WriteAllTextAsync(failpoint, position);
+            if (position == "tick") await WaitHeldAsync(failpoint, oldPid);
+            var (status, body) = await app.PutConfigAsync(Config(sleepyReplicas: 4));
+            Assert.True(status == 200, body);
+            if (position == "act") await WaitHeldAsync(failpoint, oldPid);
+
+            // 2. Pause it past its lease; the standby leads and does the scale-down itself.
+            load.MarkFault();
+            Process.Start("kill", ["-STOP", oldPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            JsonNode newLeader;
+            IReadOnlyList<ReplicaView> scaled;
+            try
+            {
+                newLeader = (await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(1 - oldIndex), s => s?["is_leader"]?.GetValue<bool>() == true && s["recovered"]!.GetValue<bool>(),
+                    TimeSpan.FromSeconds(20), "the standby to lead"))!;
+                // Asked of the new leader's own port: on the shared one (SO_REUSEPORT) the paused process still takes a share of connections.
+                scaled = await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(controller: app.ControllerInstance(1 - oldIndex)), r => r.Count == 4 && r.All(x => x.State == "RUNNING"), TimeSpan.FromSeconds(30), "the new leader to scale to 4");
+            }
+            finally
+            {
+                Process.Start("kill", ["-CONT", oldPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            }
+            var newToken = newLeader["token"]!.GetValue<long>();
+            Assert.True(newToken > oldToken, $"the new tenure's token {newToken} is not newer than {oldToken}");
+
+            // 3. Resumed, the old leader notices it lost the lease (its tick still parked, token in hand).
+            var old = await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(oldIndex), s => s?["holds_tenure"]?.GetValue<bool>() == false,
+                TimeSpan.FromSeconds(10), "the resumed old leader to step down");
+            Assert.Equal(0, old!["fenced_writes"]!.GetValue<long>() + old["fenced_node_calls"]!.GetValue<long>());
+
+            // 4. Release the parked tick: everything it tries on its stale token is refused, and counted.
+            File.Delete(failpoint + ".held");
+            var counter = position == "tick" ? "fenced_writes" : "fenced_node_calls";
+            old = await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(oldIndex), s => s?[counter]?.GetValue<long>() >= 1,
+                TimeSpan.FromSeconds(10), $"the old leader's stale {position} tick to be refused ({counter})");
+            var routesVersion = await RoutesVersionAsync(app);
+
+            // 5. Over several renewal periods: the standby keeps leading on the same token, the old one stays
+            //    down, the routing table's version never goes back, and the old tick stopped nothing.
+            var highest = routesVersion;
+            await HoldsForAsync(async () => (New: await app.ControllerStatusAsync(1 - oldIndex), Old: await app.ControllerStatusAsync(oldIndex), Routes: await RoutesVersionAsync(app)),
+                s =>
+                {
+                    var ok = s.New?["is_leader"]?.GetValue<bool>() == true && s.New["token"]!.GetValue<long>() == newToken
+                        && s.Old?["holds_tenure"]?.GetValue<bool>() == false && s.Routes >= highest;
+                    highest = Math.Max(highest, s.Routes);
+                    return ok;
+                }, TimeSpan.FromSeconds(5), "the new leadership");
+            var after = await app.ReplicasAsync();
+            Assert.Equal(scaled.Select(r => (r.ReplicaId, r.Pid)).Order(), after.Select(r => (r.ReplicaId, r.Pid)).Order());
+            Assert.All(after, r => Assert.Equal("RUNNING", r.State));
+            await load.WarmUpAsync(load.Count + 100);
+            var report = await load.StopAsync();
+            output.WriteLine(report.Line($"split brain (leader parked at '{position}', SIGSTOP past its lease)", (load.Elapsed - report.FaultAt!.Value).TotalSeconds));
+            output.WriteLine($"old leader after release: {old!.ToJsonString()}");
+
+            AssertHeld(report, Bounds.Untouched);
         }
         finally
         {
-            Process.Start("kill", ["-CONT", oldPid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            failpoints.Delete(recursive: true);
         }
-        var seconds = (load.Elapsed - load.FaultAt).TotalSeconds;
-        var old = await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(oldIndex), s => s is not null, TimeSpan.FromSeconds(10), "the old leader to answer");
-        // Give the resumed instance a few of its own renewal periods: it must stay a follower.
-        for (var i = 0; i < 3; i++)
-        {
-            old = await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(oldIndex), s => s is not null, TimeSpan.FromSeconds(5), "old leader status");
-            Assert.False(old!["is_leader"]!.GetValue<bool>(), "the resumed old leader still claims to lead");
-            await Task.Delay(1000);
-        }
-        var newLeader = (await app.ControllerStatusAsync(1 - oldIndex))!;
-        Assert.True(newLeader["is_leader"]!.GetValue<bool>());
-        Assert.True(newLeader["token"]!.GetValue<long>() > oldToken, "the new tenure must have a newer fencing token");
-        Assert.Equal(0, old!["token"]!.GetValue<long>());
-        await load.WarmUpAsync(load.Count + 100);
-        var report = await load.StopAsync();
-        output.WriteLine(report.Line("split brain (leader SIGSTOP past its lease)", seconds));
-        output.WriteLine($"old leader after resume: {old.ToJsonString()}");
-
-        AssertNoFailures(report);
-        Assert.Equal(configBefore, await app.RedisAsync("GET", "serve:e2e:config"));
-        Assert.Equal(6, (await app.ReplicasAsync()).Count(r => r.State == "RUNNING"));
     }
+
+    /// <summary>Waits until a tick is parked at the failpoint, and checks that it is the leader's.</summary>
+    private static async Task WaitHeldAsync(string failpoint, int leaderPid)
+    {
+        var held = await ServeApp.WaitUntilAsync(async () => File.Exists(failpoint + ".held") ? await File.ReadAllTextAsync(failpoint + ".held") : "",
+            text => text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 2, TimeSpan.FromSeconds(30), "a tick parked at the failpoint");
+        Assert.Equal(leaderPid.ToString(System.Globalization.CultureInfo.InvariantCulture), held.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+    }
+
+    private static async Task<long> RoutesVersionAsync(ServeApp app) =>
+        JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes"))!["version"]!.GetValue<long>();
 }

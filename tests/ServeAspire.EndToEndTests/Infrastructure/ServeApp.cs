@@ -91,6 +91,90 @@ public sealed class ServeApp : IAsyncDisposable
         }
     }
 
+    /// <summary>The routing-table version proxy <paramref name="i"/> serves with (-1 when it does not answer).</summary>
+    public async Task<long> ProxyRoutingVersionAsync(int i)
+    {
+        try
+        {
+            using var response = await Http.GetAsync(new Uri(Proxy(i), "/-/routes"));
+            return response.Headers.TryGetValues("X-Serve-Routing-Version", out var v) ? long.Parse(v.First(), System.Globalization.CultureInfo.InvariantCulture) : -1;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { return -1; }
+    }
+
+    /// <summary>Every port this app listens on: an app may start only when all are free.</summary>
+    public static IReadOnlyList<int> Ports { get; } = [RedisPort, ControllerPort, ControllerPort + 1, ControllerPort + 2, ProxyBasePort, ProxyBasePort + 1];
+
+    /// <summary>
+    /// Waits (bounded) until none of <see cref="Ports"/> is taken, failing with what holds them: a previous
+    /// app's process still listening would otherwise answer this test's requests.
+    /// </summary>
+    public static async Task EnsurePortsFreeAsync(TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var taken = Ports.Where(port =>
+            {
+                try
+                {
+                    var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                    listener.Start();
+                    listener.Stop();
+                    return false;
+                }
+                catch (System.Net.Sockets.SocketException) { return true; }
+            }).ToList();
+            if (taken.Count == 0) return;
+            if (clock.Elapsed > timeout)
+                throw new InvalidOperationException($"ports {string.Join(", ", taken)} are still in use {timeout.TotalSeconds} s later (a previous app's process?): {Listeners(taken)}");
+            await Task.Delay(250);
+        }
+    }
+
+    private static string Listeners(IEnumerable<int> ports)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo("ss", ["-ltnpH"]) { RedirectStandardOutput = true };
+            using var p = Process.Start(psi)!;
+            var lines = p.StandardOutput.ReadToEnd().Split('\n');
+            p.WaitForExit();
+            return string.Join(" | ", lines.Where(l => ports.Any(port => l.Contains($":{port} ", StringComparison.Ordinal))));
+        }
+        catch (System.ComponentModel.Win32Exception) { return "(ss not available)"; }
+    }
+
+    /// <summary>Every live descendant of this test process (DCP, the services, the replicas), from /proc.</summary>
+    public static IReadOnlyList<int> Descendants()
+    {
+        var parentOf = new Dictionary<int, int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            if (ReadStat(dir) is { } stat && stat.State != "Z") parentOf[pid] = stat.Ppid;
+        }
+        var result = new List<int>();
+        var frontier = new Queue<int>([Environment.ProcessId]);
+        while (frontier.TryDequeue(out var parent))
+            foreach (var (pid, ppid) in parentOf)
+                if (ppid == parent) { result.Add(pid); frontier.Enqueue(pid); }
+        return result;
+    }
+
+    /// <summary>/proc/PID/stat's state and parent ("pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')').</summary>
+    private static (string State, int Ppid)? ReadStat(string procDir)
+    {
+        try
+        {
+            var stat = File.ReadAllText(Path.Combine(procDir, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.TryParse(fields[1], out var ppid) ? (fields[0], ppid) : null;
+        }
+        catch (IOException) { return null; } // it exited while we looked
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
 
     /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
@@ -103,6 +187,7 @@ public sealed class ServeApp : IAsyncDisposable
         IReadOnlyDictionary<string, string>? nodeEnv = null, CancellationToken ct = default)
     {
         var sinceStart = Stopwatch.StartNew();
+        await EnsurePortsFreeAsync(TimeSpan.FromSeconds(30));
         var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
         string[] args =
         [
@@ -142,13 +227,16 @@ public sealed class ServeApp : IAsyncDisposable
         return new ServeApp(app, stateDir, sinceStart);
     }
 
-    public async Task<JsonNode> GetJsonAsync(string path, CancellationToken ct = default) =>
-        JsonNode.Parse(await Http.GetStringAsync(new Uri(Controller, path), ct))!;
+    public async Task<JsonNode> GetJsonAsync(string path, CancellationToken ct = default) => await GetJsonAsync(Controller, path, ct);
 
-    /// <summary>The replicas of a deployment as the controller reports them.</summary>
-    public async Task<IReadOnlyList<ReplicaView>> ReplicasAsync(string app = "sleepy", string deployment = "SleepyPid", CancellationToken ct = default)
+    /// <summary>A GET to one controller address (e.g. <see cref="ControllerInstance"/>: the shared port may hand the connection to a paused instance).</summary>
+    public async Task<JsonNode> GetJsonAsync(Uri controller, string path, CancellationToken ct = default) =>
+        JsonNode.Parse(await Http.GetStringAsync(new Uri(controller, path), ct))!;
+
+    /// <summary>The replicas of a deployment as the controller (at <paramref name="controller"/>, default the shared port) reports them.</summary>
+    public async Task<IReadOnlyList<ReplicaView>> ReplicasAsync(string app = "sleepy", string deployment = "SleepyPid", Uri? controller = null, CancellationToken ct = default)
     {
-        var details = await GetJsonAsync("/api/serve/applications/", ct);
+        var details = await GetJsonAsync(controller ?? Controller, "/api/serve/applications/", ct);
         var replicas = details["applications"]?[app]?["deployments"]?[deployment]?["replicas"]?.AsArray();
         return replicas?.Select(r => new ReplicaView(r!["replica_id"]!.GetValue<string>(), r["node_id"]!.GetValue<string>(),
             r["state"]!.GetValue<string>(), r["pid"]?.GetValue<int>())).ToList() ?? [];
@@ -215,40 +303,41 @@ public sealed class ServeApp : IAsyncDisposable
     {
         var children = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
-            try
-            {
-                // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (fields[0] != "Z" && int.TryParse(fields[1], out var ppid) && parents.Contains(ppid)) children.Add(pid);
-            }
-            catch (IOException) { } // it exited while we looked
-            catch (UnauthorizedAccessException) { }
-        }
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && ReadStat(dir) is { State: not "Z" } stat && parents.Contains(stat.Ppid))
+                children.Add(pid);
         return children;
     }
 
-    public static bool ProcessExists(int pid)
-    {
-        try
-        {
-            using var p = Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
+    /// <summary>True while <paramref name="pid"/> runs (a zombie, dead but not yet reaped, does not count).</summary>
+    public static bool ProcessExists(int pid) => ReadStat($"/proc/{pid}") is { State: not "Z" and not "X" };
 
+    /// <summary>
+    /// Stops the app, then checks that every process it had started (taken from this process's descendants
+    /// before stopping, so replicas are included even if their node was killed) is gone; a survivor is
+    /// killed by PID and fails the test, since it would hold ports and answer the next app's requests.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
+        var started = Descendants();
         try { await _app.StopAsync(); } catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException) { }
         await _app.DisposeAsync();
         try { Directory.Delete(_stateDir, recursive: true); } catch (IOException) { }
+        var clock = Stopwatch.StartNew();
+        List<int> alive;
+        while ((alive = started.Where(ProcessExists).ToList()).Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(200);
+        if (alive.Count == 0) return;
+        var names = alive.Select(pid => $"{pid} {Describe(pid)}").ToList();
+        foreach (var pid in alive)
+            try { using var p = Process.GetProcessById(pid); p.Kill(); } catch (Exception ex) when (ex is ArgumentException or InvalidOperationException) { }
+        throw new InvalidOperationException($"{alive.Count} process(es) of the app outlived it by 30 s (killed now): {string.Join("; ", names)}");
+    }
+
+    private static string Describe(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
+        catch (IOException) { return "(gone)"; }
     }
 }
 

@@ -38,8 +38,9 @@ public sealed class SpawnStormTests(ITestOutputHelper output)
         Assert.Equal(3, nodePids.Count);
         Assert.Equal(8, ServeApp.ChildrenOf(nodePids).Count);
 
-        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/other"), new Uri(app.Proxy(1), "/other")], RequestsPerSecond, workers: 64, maxDuration: TimeSpan.FromSeconds(200));
+        await using var load = Load(app, "/other");
         await load.WarmUpAsync();
+        await AssertFlowingAsync(load);
 
         // The API must keep answering within 2 s throughout (the slowest status call is recorded).
         var slowestApi = TimeSpan.Zero;
@@ -82,7 +83,8 @@ public sealed class SpawnStormTests(ITestOutputHelper output)
         await load.WarmUpAsync(load.Count + 100);
         var report = await load.StopAsync();
         output.WriteLine(report.Line("spawn storm (1,000 replicas asked, 18 slots), then the sample re-applied; load on the other app", seconds));
-        AssertNoFailures(report);
+        output.WriteLine($"slowest data-path requests: {report.Slowest()}");
+        AssertHeld(report, new Bounds(1_000, 3_000, "a dozen replica processes cold-start on the same 2 cores as the load"));
         output.WriteLine($"slowest control-plane answer during the storm and the recovery: {slowestApi.TotalMilliseconds:F0} ms");
         Assert.True(slowestApi < TimeSpan.FromSeconds(2), $"the API took {slowestApi.TotalSeconds:F1} s to answer during the storm (promise: within 2 s)");
     }
