@@ -24,6 +24,9 @@ SERVE_FAILOVER_REPORT="$report" dotnet test tests/ServeAspire.EndToEndTests -c D
   echo "from the fault until every replica is RUNNING again; where the scenario name says otherwise"
   echo "(DEPLOY_FAILED, leader takeover, SIGTERM to exit, config applied) it is that moment."
   echo "SleepyPid's constructor alone takes 10 s. Source: tests/ServeAspire.EndToEndTests/Failures/."
+  echo "In the unhealthy and hanging-check rows the p99 is the sick replica's own 1 s delay (Flaky answers 1 s"
+  echo "late until the checks catch it); the failures in the hangs-in-CallAsync row are the 408s that scenario"
+  echo "expects. Each scenario's asserted bounds: docs/testing.md."
   echo
   echo "| scenario | sent | failed | in flight at fault | p99 ms | slowest ms | seconds to full strength |"
   echo "|---|---|---|---|---|---|---|"
