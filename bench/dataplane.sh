@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The data path side by side: the ServeAspire proxy, HAProxy and nginx in front of the same six
+# SleepyPid replica processes (max_ongoing_requests 5; without ?ms= a call answers its PID at once,
+# so it is the no-op deployment and the fronts' own cost shows), and one replica direct. wrk at 16,
+# 64 and 256 connections; req/s, p50, p99, and each front's CPU time per request from /proc. Builds
+# Release, starts its own AppHost on spare ports, and ends everything it started by PID.
+# Writes docs/benchmarks.md.
+# Usage: bench/dataplane.sh [seconds per run=10] [rounds=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}; rounds=${2:-3}
+./scripts/ensure-deps.sh
+need=()
+for tool in wrk haproxy nginx; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+dotnet build ServeAspire.sln -c Release -nologo -v q >/dev/null
+
+state=$(mktemp -d)
+log=$(mktemp)
+setsid dotnet run --project src/AppHost -c Release --no-build --launch-profile http -- \
+  Serve:RedisPort=36379 Serve:ControllerPort=38265 Serve:ProxyBasePort=38000 "Serve:StateDir=$state" Serve:Cluster=dataplane >"$log" 2>&1 &
+apphost=$!
+haproxy_pid=""; nginx_pid=""
+dcp_of_apphost() { grep -l -- "--monitor $apphost" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true; }
+cleanup() {
+  [ -n "$haproxy_pid" ] && kill -TERM "$haproxy_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
+  kill -TERM -- "-$apphost" 2>/dev/null || true
+  for _ in $(seq 120); do kill -0 "$apphost" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL -- "-$apphost" 2>/dev/null || true
+  for _ in $(seq 120); do [ -z "$(dcp_of_apphost)" ] && break; sleep 0.5; done
+  for pid in $(dcp_of_apphost); do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$state" "$log"
+}
+trap cleanup EXIT
+
+# Wait for all 6 replicas to answer through proxy-0 (bounded).
+n=0
+for _ in $(seq 180); do
+  n=$( { for _ in $(seq 24); do curl -s --max-time 2 127.0.0.1:38000/ || true; echo; done; } | { grep -E '^[0-9]+$' || true; } | sort -u | wc -l)
+  [ "$n" -ge 6 ] && break; sleep 1
+done
+[ "$n" -ge 6 ] || { echo "replicas did not come up"; tail -50 "$log"; exit 1; }
+token=$(cat "$state/auth_token")
+api() { curl -s --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:38265$1"; }
+replicas=$(api "/api/actors?class_name=ServeReplica:SleepyPid&state=ALIVE" | jq -r '.actors[] | "\(.pid) \(.address)"')
+[ "$(echo "$replicas" | wc -l)" -eq 6 ] || { echo "expected 6 replicas: $replicas"; exit 1; }
+proxy_pid=$(api "/api/actors?name=SERVE_PROXY_ACTOR-proxy-0&state=ALIVE" | jq -r '.actors[0].pid')
+controller_pid=$(api "/api/controller/status" | jq -r '.pid')
+
+# HAProxy: leastconn, maxconn per server = max_ongoing_requests (5), the same limit ServeAspire enforces.
+conf=$(mktemp -d)
+{
+  echo "global"; echo "  maxconn 4096"
+  echo "defaults"; echo "  mode http"; echo "  timeout connect 2s"; echo "  timeout client 30s"; echo "  timeout server 30s"; echo "  timeout queue 30s"
+  echo "frontend fe"; echo "  bind 127.0.0.1:38100"; echo "  default_backend be"
+  echo "backend be"; echo "  balance leastconn"; echo "  http-reuse always"
+  i=0; while read -r _ address; do echo "  server r$i ${address#http://} maxconn 5"; i=$((i+1)); done <<<"$replicas"
+} > "$conf/haproxy.cfg"
+haproxy -f "$conf/haproxy.cfg" -db >/dev/null 2>&1 &
+haproxy_pid=$!
+# nginx: least_conn with upstream keepalive (no per-server limit: nginx has none without the commercial max_conns queue).
+{
+  echo "worker_processes auto; pid $conf/nginx.pid; error_log $conf/error.log warn;"
+  echo "events { worker_connections 4096; }"
+  echo "http { access_log off;"
+  echo "  upstream replicas { least_conn; keepalive 256;"
+  while read -r _ address; do echo "    server ${address#http://};"; done <<<"$replicas"
+  echo "  }"
+  echo "  server { listen 127.0.0.1:38101; location / { proxy_pass http://replicas; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+  echo "}"
+} > "$conf/nginx.conf"
+nginx -c "$conf/nginx.conf" -g "daemon off;" -p "$conf" >/dev/null 2>&1 &
+nginx_pid=$!
+for port in 38100 38101; do
+  for _ in $(seq 50); do curl -s --max-time 1 "127.0.0.1:$port/" | grep -qE '^[0-9]+$' && break; sleep 0.2; done
+done
+direct=$(echo "$replicas" | head -1 | cut -d' ' -f2)
+
+# CPU ticks (utime + stime) of a process and its children's threads; nginx's master plus workers.
+ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+tree() { echo "$1"; pgrep -P "$1" || true; }
+hz=$(getconf CLK_TCK)
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+idle_replica=$(rss_mb "$(echo "$replicas" | head -1 | cut -d' ' -f1)")
+idle_proxy=$(rss_mb "$proxy_pid")
+idle_controller=$(rss_mb "$controller_pid")
+
+# wrk prints 759.00us / 8.27ms / 1.02s: milliseconds, for sorting and medians.
+to_ms() { awk '{ v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /ms$/) v += 0; else if ($1 ~ /s$/) v *= 1000; printf "%.2f", v }'; }
+results=$(mktemp)
+measure() { # name url pids...
+  local name=$1 url=$2; shift 2
+  local before after out rps p50 p99 requests cpu
+  before=$(ticks "$@")
+  out=$(wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url")
+  after=$(ticks "$@")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}' | to_ms)
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}' | to_ms)
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  if [ "$#" -gt 0 ]; then cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", d / hz / n * 1e6 }'); else cpu="–"; fi
+  echo "$conns|$round|$name|$rps|$p50|$p99|$cpu|${errors:-}" >> "$results"
+}
+# Warm-up: one short run through each front, so the first measured run does not pay for JIT and connection set-up.
+for url in http://127.0.0.1:38000/ http://127.0.0.1:38100/ http://127.0.0.1:38101/ "$direct/"; do
+  wrk -t1 -c64 -d3s "$url" >/dev/null
+done
+for round in $(seq "$rounds"); do
+  for conns in 16 64 256; do
+    measure "ServeAspire proxy-0 (Release)" "http://127.0.0.1:38000/" "$proxy_pid"
+    measure "HAProxy leastconn, maxconn 5 per server" "http://127.0.0.1:38100/" "$haproxy_pid"
+    # shellcheck disable=SC2046
+    measure "nginx least_conn, keepalive 256" "http://127.0.0.1:38101/" $(tree "$nginx_pid")
+    measure "one replica, direct" "$direct/"
+  done
+done
+
+{
+  echo "# Data-path benchmarks"
+  echo
+  echo "Written by \`bench/dataplane.sh $seconds $rounds\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -sr)); do not edit by hand."
+  echo "Everything on one machine, nothing pinned (with 2 cores, pinning wrk to one would leave the front and six"
+  echo "replicas one core): wrk (\`-t1\`, ${seconds} s per run, ${rounds} round(s), fronts interleaved), the fronts, six"
+  echo "SleepyPid replica processes (Release; a call answers the PID at once: the no-op deployment) behind all of them,"
+  echo "plus the rest of the system idling (redis, 2 controllers, 2 proxies, 3 nodes). CPU per request is the front's own"
+  echo "user+system time from /proc over the run, divided by the requests wrk completed. HAProxy $(haproxy -v | head -1 | awk '{print $3}'),"
+  echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), all with their default thread/worker counts."
+  echo
+  echo "Idle resident memory: a replica process ${idle_replica} MB, a proxy ${idle_proxy} MB, a controller ${idle_controller} MB."
+  echo
+  echo "Medians over the rounds:"
+  echo
+  echo "| connections | front | req/s | p50 ms | p99 ms | front CPU µs/request |"
+  echo "|---|---|---|---|---|---|"
+  # conns|round|front|rps|p50|p99|cpu|errors → the median of each column per (conns, front), in run order.
+  awk -F'|' '
+    function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
+    { k = $1 "|" $3; if (!(k in seen)) { seen[k] = 1; order[++count] = k } rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6; cpu[k] = cpu[k] " " $7 }
+    END { for (i = 1; i <= count; i++) { k = order[i]; split(k, f, "|"); printf "| %s | %s | %.0f | %s | %s | %s |\n", f[1], f[2], median(rps[k]), median(p50[k]), median(p99[k]), median(cpu[k]) } }' "$results"
+  echo
+  echo "Every run:"
+  echo
+  echo "| connections | round | front | req/s | p50 ms | p99 ms | front CPU µs/request | errors |"
+  echo "|---|---|---|---|---|---|---|---|"
+  sed 's/|/ | /g; s/^/| /; s/$/ |/' "$results"
+} > docs/benchmarks.md
+rm -rf "$conf" "$results"
+cat docs/benchmarks.md
