@@ -19,32 +19,16 @@ fi
 export PATH="$PATH:/usr/sbin"
 dotnet build ServeAspire.sln -c Release -nologo -v q >/dev/null
 
-state=$(mktemp -d)
-log=$(mktemp)
-setsid dotnet run --project src/AppHost -c Release --no-build --launch-profile http -- \
-  Serve:RedisPort=36379 Serve:ControllerPort=38265 Serve:ProxyBasePort=38000 "Serve:StateDir=$state" Serve:Cluster=dataplane >"$log" 2>&1 &
-apphost=$!
+. bench/apphost.sh
+start_apphost Release 36379 38265 38000 dataplane
 haproxy_pid=""; nginx_pid=""
-dcp_of_apphost() { grep -l -- "--monitor $apphost" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true; }
 cleanup() {
   [ -n "$haproxy_pid" ] && kill -TERM "$haproxy_pid" 2>/dev/null || true
   [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
-  kill -TERM -- "-$apphost" 2>/dev/null || true
-  for _ in $(seq 120); do kill -0 "$apphost" 2>/dev/null || break; sleep 0.5; done
-  kill -KILL -- "-$apphost" 2>/dev/null || true
-  for _ in $(seq 120); do [ -z "$(dcp_of_apphost)" ] && break; sleep 0.5; done
-  for pid in $(dcp_of_apphost); do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -rf "$state" "$log"
+  stop_apphost
 }
 trap cleanup EXIT
-
-# Wait for all 6 replicas to answer through proxy-0 (bounded).
-n=0
-for _ in $(seq 180); do
-  n=$( { for _ in $(seq 24); do curl -s --max-time 2 127.0.0.1:38000/ || true; echo; done; } | { grep -E '^[0-9]+$' || true; } | sort -u | wc -l)
-  [ "$n" -ge 6 ] && break; sleep 1
-done
-[ "$n" -ge 6 ] || { echo "replicas did not come up"; tail -50 "$log"; exit 1; }
+wait_for_replicas 38000 180
 token=$(cat "$state/auth_token")
 api() { curl -s --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:38265$1"; }
 replicas=$(api "/api/actors?class_name=ServeReplica:SleepyPid&state=ALIVE" | jq -r '.actors[] | "\(.pid) \(.address)"')
