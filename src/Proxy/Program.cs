@@ -1,7 +1,8 @@
 using ServeAspire.Proxy.Apis;
 using ServeAspire.Proxy.Extensions;
 
-var builder = WebApplication.CreateBuilder(args);
+// Slim: no HTTPS, QUIC or IIS wiring the proxy never uses (less to load and compile; see Proxy.csproj).
+var builder = WebApplication.CreateSlimBuilder(args);
 builder.AddServiceDefaults();
 builder.AddProxyServices();
 

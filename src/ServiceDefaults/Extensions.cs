@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,6 +42,9 @@ public static class Extensions
 
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        var sampling = builder.Configuration.GetSection(TraceSamplingOptions.Section).Get<TraceSamplingOptions>() ?? new TraceSamplingOptions();
+        // Checked here, before anything starts: a bad ratio must not silently trace everything or nothing.
+        Validator.ValidateObject(sampling, new ValidationContext(sampling), validateAllProperties: true);
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
@@ -52,6 +57,11 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter("ServeAspire"))
             .WithTracing(tracing => tracing
+                // Parent-based: a request keeps the decision of the service that started its trace,
+                // so a sampled request is one trace proxy → replica (or proxy → controller).
+                .SetSampler(ReservoirRatioSampler.ParentBased(sampling))
+                // Before the exporter (UseOtlpExporter below registers it later), so it sees the flag set here.
+                .AddProcessor(new KeepErrorsAndSlowProcessor(sampling))
                 .AddSource(builder.Environment.ApplicationName)
                 .AddAspNetCoreInstrumentation(t =>
                     // Probes would drown the traces.

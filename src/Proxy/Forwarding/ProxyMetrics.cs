@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace ServeAspire.Proxy.Forwarding;
@@ -17,8 +18,15 @@ internal sealed class ProxyMetrics
 
     public void Request(string? application, int status)
     {
-        var tags = new KeyValuePair<string, object?>[] { new("application", application ?? ""), new("status_code", status) };
+        // TagList lives on the stack; the status boxes only for the few codes the runtime does not cache.
+        var tags = new TagList { { "application", application ?? "" }, { "status_code", StatusCodes.Box(status) } };
         _requests.Add(1, tags);
         if (status >= 400) _errors.Add(1, tags);
+    }
+
+    private static class StatusCodes
+    {
+        private static readonly object Ok = 200;
+        public static object Box(int status) => status == 200 ? Ok : status;
     }
 }

@@ -41,6 +41,7 @@ internal sealed partial class ReplicaForwarder
     });
 
     private readonly UnresponsiveReplicaReporter _unresponsive;
+    private readonly ForwarderRequestConfig _requestConfig;
 
     public ReplicaForwarder(RoutingTableState state, RouterRegistry routers, IHttpForwarder forwarder, ProxyMetrics metrics,
         IOptions<ProxyOptions> options, ProxyLifecycle lifecycle, UnresponsiveReplicaReporter unresponsive, ILogger<ReplicaForwarder> logger)
@@ -53,6 +54,7 @@ internal sealed partial class ReplicaForwarder
         _metrics = metrics;
         _options = options.Value;
         _logger = logger;
+        _requestConfig = new ForwarderRequestConfig { ActivityTimeout = _options.DefaultActivityTimeout };
         _retry = new ResiliencePipelineBuilder<Attempt>()
             .AddRetry(new RetryStrategyOptions<Attempt>
             {
@@ -67,13 +69,51 @@ internal sealed partial class ReplicaForwarder
 
     /// <summary>One try on one replica.</summary>
     /// <param name="ForwardStartedAt">Stopwatch timestamp when the request reached the replica (0: it never did).</param>
-    private sealed record Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable, long ForwardStartedAt = 0);
+    private readonly record struct Attempt(ForwarderError Error, ReplicaSlot? Slot, DeploymentRouter.AcquireStatus Acquire, bool Retryable, long ForwardStartedAt = 0);
 
     public async Task HandleAsync(HttpContext context)
     {
         _lifecycle.RequestStarted();
         try { await ForwardAsync(context); }
         finally { _lifecycle.RequestEnded(); }
+    }
+
+    /// <summary>
+    /// One request's state across its attempts: passed to Polly as state (a static callback), so a
+    /// request costs this one object rather than a closure, its delegate and a set of tried replicas.
+    /// </summary>
+    private sealed class Call(ReplicaForwarder forwarder, HttpContext context, RouteEntry route, DeploymentRouter router, bool replayableBody, bool safeToReplay)
+    {
+        public int Attempts;
+        private HashSet<ReplicaSlot>? _tried; // only after a failure
+
+        public async ValueTask<Attempt> AttemptAsync(CancellationToken ct)
+        {
+            if (Attempts++ > 0) ResetForRetry(context);
+            var (status, slot) = await router.AcquireAsync(_tried, ct);
+            if (slot is null) return new Attempt(ForwarderError.None, null, status, false);
+            ForwarderError error;
+            var forwardStartedAt = Stopwatch.GetTimestamp();
+            try
+            {
+                error = await forwarder._forwarder.SendAsync(context, slot.Endpoint.Url, forwarder._client, forwarder._requestConfig, HttpTransformer.Default);
+            }
+            finally
+            {
+                router.Release(slot);
+            }
+            if (error == ForwarderError.None) return new Attempt(error, slot, status, false, forwardStartedAt);
+
+            var neverReached = NeverReachedReplica(context);
+            if (error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders && !ct.IsCancellationRequested)
+                slot.MarkSuspect(forwarder._options.SuspectFor);
+            (_tried ??= []).Add(slot);
+            var retryable = !context.Response.HasStarted && !ct.IsCancellationRequested &&
+                error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders &&
+                (neverReached ? replayableBody : safeToReplay);
+            Log.AttemptFailed(forwarder._logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, Attempts, retryable);
+            return new Attempt(error, slot, status, retryable, forwardStartedAt);
+        }
     }
 
     private async Task ForwardAsync(HttpContext context)
@@ -101,54 +141,32 @@ internal sealed partial class ReplicaForwarder
         }
 
         // request_timeout_s covers the whole request; YARP aborts the forward when this token fires.
+        // Without one (Ray's default) the client's own abort is all there is: no extra token source.
         var clientAborted = context.RequestAborted;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        if (snapshot.Table.RequestTimeoutS is { } timeoutS) deadline.CancelAfter(TimeSpan.FromSeconds(timeoutS));
-        context.RequestAborted = deadline.Token;
+        using var deadline = snapshot.Table.RequestTimeoutS is { } timeoutS ? CancellationTokenSource.CreateLinkedTokenSource(clientAborted) : null;
+        if (deadline is not null)
+        {
+            deadline.CancelAfter(TimeSpan.FromSeconds(snapshot.Table.RequestTimeoutS!.Value));
+            context.RequestAborted = deadline.Token;
+        }
+        var token = context.RequestAborted;
 
         var replayableBody = await BufferBodyAsync(context.Request);
         var safeToReplay = (IsIdempotent(context.Request.Method) || route.RetryOnFailure) && replayableBody;
-        var requestConfig = new ForwarderRequestConfig { ActivityTimeout = _options.DefaultActivityTimeout };
-        var tried = new HashSet<ReplicaSlot>();
-        var attempts = 0;
+        var call = new Call(this, context, route, router, replayableBody, safeToReplay);
 
         Attempt result;
         try
         {
-            result = await _retry.ExecuteAsync(async ct =>
-            {
-                if (attempts++ > 0) ResetForRetry(context);
-                var (status, slot) = await router.AcquireAsync(tried, ct);
-                if (slot is null) return new Attempt(ForwarderError.None, null, status, false);
-                ForwarderError error;
-                var forwardStartedAt = Stopwatch.GetTimestamp();
-                try
-                {
-                    error = await _forwarder.SendAsync(context, slot.Endpoint.Url, _client, requestConfig, HttpTransformer.Default);
-                }
-                finally
-                {
-                    router.Release(slot);
-                }
-                if (error == ForwarderError.None) return new Attempt(error, slot, status, false, forwardStartedAt);
-
-                var neverReached = NeverReachedReplica(context);
-                if (error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders && !deadline.IsCancellationRequested)
-                    slot.MarkSuspect(_options.SuspectFor);
-                tried.Add(slot);
-                var retryable = !context.Response.HasStarted && !deadline.IsCancellationRequested &&
-                    error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders &&
-                    (neverReached ? replayableBody : safeToReplay);
-                Log.AttemptFailed(_logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, attempts, retryable);
-                return new Attempt(error, slot, status, retryable, forwardStartedAt);
-            }, deadline.Token);
+            result = await _retry.ExecuteAsync(static (c, ct) => c.AttemptAsync(ct), call, token);
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             result = new Attempt(ForwarderError.RequestCanceled, null, DeploymentRouter.AcquireStatus.Acquired, false);
         }
         context.RequestAborted = clientAborted;
-        await CompleteAsync(context, route, result, attempts, timedOut: deadline.IsCancellationRequested && !clientAborted.IsCancellationRequested, snapshot.Table.RequestTimeoutS);
+        var timedOut = deadline is not null && deadline.IsCancellationRequested && !clientAborted.IsCancellationRequested;
+        await CompleteAsync(context, route, result, call.Attempts, timedOut, snapshot.Table.RequestTimeoutS);
     }
 
     private async Task CompleteAsync(HttpContext context, RouteEntry route, Attempt result, int attempts, bool timedOut, double? timeoutS)

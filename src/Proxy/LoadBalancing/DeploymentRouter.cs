@@ -13,6 +13,7 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     private readonly LinkedList<TaskCompletionSource> _waiters = new();
     private ReplicaSlot[] _slots = [];
     private int _queued;
+    private int _slowPath;
 
     public RouteEntry Route { get; private set; } = null!;
     public IReadOnlyList<ReplicaSlot> Slots => Volatile.Read(ref _slots);
@@ -36,9 +37,25 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     public enum AcquireStatus { Acquired, NoReplicas, QueueFull }
 
     /// <summary>Takes a slot on some replica, waiting for one to free up if all are busy.</summary>
-    public async Task<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireAsync(ISet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The common case (a free slot, nothing excluded) takes no lock and allocates nothing: slots are
+    /// taken by compare-and-swap. Only a request that found every replica busy takes the lock, looks
+    /// again and queues, so a slot released in between is never missed (<see cref="Release"/> wakes
+    /// waiters under the same lock).
+    /// </remarks>
+    public ValueTask<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireAsync(HashSet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
+    {
+        if (exclude is null && policy.TryPick(Volatile.Read(ref _slots), Route.MaxOngoingRequests) is { } pick)
+            return ValueTask.FromResult((AcquireStatus.Acquired, (ReplicaSlot?)pick));
+        return AcquireSlowAsync(exclude, cancellationToken);
+    }
+
+    private async ValueTask<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireSlowAsync(HashSet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
     {
         var queued = false;
+        // Announced before looking at the slots (a full fence), so a concurrent Release either freed
+        // its slot before we look, or sees us and wakes a waiter under the lock (see Release).
+        Interlocked.Increment(ref _slowPath);
         try
         {
             while (true)
@@ -47,7 +64,10 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
                 lock (_lock)
                 {
                     var slots = _slots;
-                    var remaining = exclude is null ? slots.Length : slots.Count(s => !exclude.Contains(s));
+                    var remaining = slots.Length;
+                    if (exclude is not null)
+                        foreach (var s in slots)
+                            if (exclude.Contains(s)) remaining--;
                     if (remaining == 0) return (AcquireStatus.NoReplicas, null);
                     var pick = policy.TryPick(slots, Route.MaxOngoingRequests, exclude);
                     if (pick is not null) return (AcquireStatus.Acquired, pick);
@@ -60,19 +80,23 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
                     waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     _waiters.AddLast(waiter);
                 }
-                using (cancellationToken.Register(() => waiter.TrySetCanceled(cancellationToken)))
+                using (cancellationToken.Register(static (w, ct) => ((TaskCompletionSource)w!).TrySetCanceled(ct), waiter))
                     await waiter.Task;
             }
         }
         finally
         {
             if (queued) lock (_lock) _queued--;
+            Interlocked.Decrement(ref _slowPath);
         }
     }
 
     public void Release(ReplicaSlot slot)
     {
-        slot.Release();
+        slot.Release(); // an interlocked decrement: a full fence before the read below
+        // No request on the slow path: no lock. One that announces itself after this read looks at
+        // the slots after our release, so it sees the free slot.
+        if (Volatile.Read(ref _slowPath) == 0) return;
         TaskCompletionSource? next = null;
         lock (_lock)
         {

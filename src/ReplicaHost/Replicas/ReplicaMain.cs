@@ -88,6 +88,10 @@ internal static partial class ReplicaMain
         return 0;
     }
 
+    /// <summary>
+    /// Writes a deployment's return value. Results whose size is known up front get a Content-Length
+    /// (not chunked), which saves the framing here and lets the proxy copy the body in one piece.
+    /// </summary>
     private static async Task WriteResultAsync(HttpContext ctx, object? result)
     {
         switch (result)
@@ -100,17 +104,23 @@ internal static partial class ReplicaMain
                 break;
             case string s:
                 ctx.Response.ContentType = "text/plain; charset=utf-8";
-                await ctx.Response.WriteAsync(s);
+                await WriteBytesAsync(ctx, System.Text.Encoding.UTF8.GetBytes(s));
                 break;
             case byte[] bytes:
                 ctx.Response.ContentType = "application/octet-stream";
-                await ctx.Response.Body.WriteAsync(bytes);
+                await WriteBytesAsync(ctx, bytes);
                 break;
             default:
                 ctx.Response.ContentType = "application/json";
-                await JsonSerializer.SerializeAsync(ctx.Response.Body, result, result.GetType(), ServeAspire.Model.SerializerOptions.Default);
+                await WriteBytesAsync(ctx, JsonSerializer.SerializeToUtf8Bytes(result, result.GetType(), ServeAspire.Model.SerializerOptions.Default));
                 break;
         }
+    }
+
+    private static Task WriteBytesAsync(HttpContext ctx, byte[] body)
+    {
+        ctx.Response.ContentLength = body.Length;
+        return ctx.Response.Body.WriteAsync(body.AsMemory()).AsTask();
     }
 
     /// <summary>

@@ -128,7 +128,7 @@ public sealed class PowerOfTwoChoicesPolicyTests
         router.Update(new RouteEntry("/", "app", "Dep", 1, -1, false, [new ReplicaEndpoint("r0", "http://127.0.0.1:9000", "node-0")]));
         var (status, first) = await router.AcquireAsync(null, CancellationToken.None);
         Assert.Equal(DeploymentRouter.AcquireStatus.Acquired, status);
-        var waiting = router.AcquireAsync(null, CancellationToken.None);
+        var waiting = router.AcquireAsync(null, CancellationToken.None).AsTask();
         Assert.False(waiting.IsCompleted);
         router.Release(first!);
         var (status2, second) = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
@@ -143,12 +143,50 @@ public sealed class PowerOfTwoChoicesPolicyTests
         router.Update(new RouteEntry("/", "app", "Dep", 1, 1, false, [new ReplicaEndpoint("r0", "http://127.0.0.1:9000", "node-0")]));
         await router.AcquireAsync(null, CancellationToken.None);
         using var cts = new CancellationTokenSource();
-        var queued = router.AcquireAsync(null, cts.Token);
+        var queued = router.AcquireAsync(null, cts.Token).AsTask();
         var (status, slot) = await router.AcquireAsync(null, CancellationToken.None);
         Assert.Equal(DeploymentRouter.AcquireStatus.QueueFull, status);
         Assert.Null(slot);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+    }
+
+    [Fact]
+    public async Task Router_UnderContention_NeverLosesAWakeUp_NorExceedsTheCap()
+    {
+        // Release skips the lock when nobody is on the slow path; a lost wake-up would leave a worker
+        // waiting forever (this test would then time out), a wrong count would exceed max_ongoing_requests.
+        var router = new DeploymentRouter(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
+        router.Update(new RouteEntry("/", "app", "Dep", 2, -1, false,
+            [new ReplicaEndpoint("r0", "http://127.0.0.1:9000", "node-0"), new ReplicaEndpoint("r1", "http://127.0.0.1:9001", "node-0")]));
+        var inside = 0;
+        var maxInside = 0;
+        var acquired = 0;
+        const int workers = 16, rounds = 2_000;
+        var all = Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                var (status, slot) = await router.AcquireAsync(null, CancellationToken.None);
+                Assert.Equal(DeploymentRouter.AcquireStatus.Acquired, status);
+                var now = Interlocked.Increment(ref inside);
+                InterlockedMax(ref maxInside, now);
+                Interlocked.Increment(ref acquired);
+                if (i % 3 == 0) await Task.Yield();
+                Interlocked.Decrement(ref inside);
+                router.Release(slot!);
+            }
+        })).ToArray();
+        await Task.WhenAll(all).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(workers * rounds, acquired);
+        Assert.InRange(maxInside, 2, 4); // 2 replicas × max_ongoing_requests 2
+        Assert.All(router.Slots, s => Assert.Equal(0, s.InFlight));
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
 
     [Fact]
