@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/ensure-deps.sh
-dotnet build ServeAspire.sln -c Debug -v q -nologo
-exec dotnet run --project src/AppHost --no-build --launch-profile http -- "$@"
+# Release: the data path is measured in Release (bench/dataplane.sh); the tests build Debug.
+dotnet build ServeAspire.sln -c Release -v q -nologo
+exec dotnet run --project src/AppHost -c Release --no-build --launch-profile http -- "$@"

@@ -18,11 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 dotnet build ServeAspire.sln -c Release -nologo -v q >/dev/null
+dotnet build bench/yarp-floor -c Release -nologo -v q >/dev/null
 
 . bench/apphost.sh
 start_apphost Release 36379 38265 38000 dataplane
-haproxy_pid=""; nginx_pid=""
+haproxy_pid=""; nginx_pid=""; floor_pid=""
 cleanup() {
+  [ -n "$floor_pid" ] && kill -TERM "$floor_pid" 2>/dev/null || true
   [ -n "$haproxy_pid" ] && kill -TERM "$haproxy_pid" 2>/dev/null || true
   [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
   stop_apphost
@@ -60,7 +62,11 @@ haproxy_pid=$!
 } > "$conf/nginx.conf"
 nginx -c "$conf/nginx.conf" -g "daemon off;" -p "$conf" >/dev/null 2>&1 &
 nginx_pid=$!
-for port in 38100 38101; do
+# The floor: YARP's forwarder alone, round robin, nothing else (bench/yarp-floor): what any YARP-based proxy pays.
+# shellcheck disable=SC2046
+bench/yarp-floor/bin/Release/net10.0/YarpFloor http://127.0.0.1:38102 $(echo "$replicas" | cut -d' ' -f2) >/dev/null 2>&1 &
+floor_pid=$!
+for port in 38100 38101 38102; do
   for _ in $(seq 50); do curl -s --max-time 1 "127.0.0.1:$port/" | grep -qE '^[0-9]+$' && break; sleep 0.2; done
 done
 direct=$(echo "$replicas" | head -1 | cut -d' ' -f2)
@@ -99,7 +105,7 @@ measure() { # name url pids...
   echo "$conns|$round|$name|$rps|$p50|$p99|$cpu|${errors:-}" >> "$results"
 }
 # Warm-up: one short run through each front, so the first measured run does not pay for JIT and connection set-up.
-for url in http://127.0.0.1:38000/ http://127.0.0.1:38100/ http://127.0.0.1:38101/ "$direct/"; do
+for url in http://127.0.0.1:38000/ http://127.0.0.1:38100/ http://127.0.0.1:38101/ http://127.0.0.1:38102/ "$direct/"; do
   wrk -t1 -c64 -d3s "$url" >/dev/null
 done
 for round in $(seq "$rounds"); do
@@ -108,6 +114,7 @@ for round in $(seq "$rounds"); do
     measure "HAProxy leastconn, maxconn 5 per server" "http://127.0.0.1:38100/" "$haproxy_pid"
     # shellcheck disable=SC2046
     measure "nginx least_conn, keepalive 256" "http://127.0.0.1:38101/" $(tree "$nginx_pid")
+    measure "YARP forwarder alone, round robin (the floor)" "http://127.0.0.1:38102/" "$floor_pid"
     measure "one replica, direct" "$direct/"
   done
 done
@@ -121,7 +128,8 @@ done
   echo "SleepyPid replica processes (Release; a call answers the PID at once: the no-op deployment) behind all of them,"
   echo "plus the rest of the system idling (redis, 2 controllers, 2 proxies, 3 nodes). CPU per request is the front's own"
   echo "user+system time from /proc over the run, divided by the requests wrk completed. HAProxy $(haproxy -v | head -1 | awk '{print $3}'),"
-  echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), all with their default thread/worker counts."
+  echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), all with their default thread/worker counts. The floor is YARP's IHttpForwarder"
+  echo "alone (\`bench/yarp-floor\`: round robin, no tracing, limits, retries or logs): what any proxy built on YARP pays here."
   echo
   echo "Idle resident memory: a replica process ${idle_replica} MB, a proxy ${idle_proxy} MB, a controller ${idle_controller} MB."
   echo

@@ -8,7 +8,8 @@ namespace Samples;
 /// The seed's <c>sleepy_pid.py</c>: a slow constructor (10 s, like loading a model) and a handler
 /// that answers the replica's process id, so a client can see which replica served it. <c>?ms=50</c>
 /// makes a call take that long first (at most 10 s): the failure tests use it so that requests are
-/// always in flight when a fault strikes.
+/// always in flight when a fault strikes. <c>?header=traceparent</c> answers that request header as
+/// the replica received it instead (how the tests see what the proxy propagates).
 /// </summary>
 [Deployment(NumReplicas = 6)]
 public sealed class SleepyPid : IDeployment
@@ -24,6 +25,7 @@ public sealed class SleepyPid : IDeployment
     {
         if (int.TryParse(request.Query["ms"], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms > 0)
             await Task.Delay(Math.Min(ms, 10_000), cancellationToken);
+        if (request.Query["header"] is [{ } name]) return request.Headers[name].ToString();
         return Environment.ProcessId;
     }
 }

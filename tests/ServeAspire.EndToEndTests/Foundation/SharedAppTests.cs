@@ -32,6 +32,48 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
         }
     }
 
+    /// <summary>
+    /// Tracing is parent-based end to end: the replica continues the proxy's trace and keeps the
+    /// caller's decision; a new trace is sampled by the proxy's allowance (5 a second by default,
+    /// then 1 %), so a burst has both sampled and unsampled requests.
+    /// </summary>
+    [Fact]
+    public async Task Proxy_PropagatesTheTrace_ToTheReplica_AndSamplesNewTracesByItsAllowance()
+    {
+        await SixRunningAsync();
+        // No propagator of our own: the only traceparent is the one a test sets.
+        using var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null, UseProxy = false });
+        async Task<string> ReplicaSawAsync(string? traceparent)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(App.Proxy(0), "/?header=traceparent"));
+            if (traceparent is not null) request.Headers.Add("traceparent", traceparent);
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return await response.Content.ReadAsStringAsync();
+        }
+
+        foreach (var flags in new[] { "01", "00" })
+        {
+            var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+            const string callerSpan = "00f067aa0ba902b7";
+            var seen = await ReplicaSawAsync($"00-{traceId}-{callerSpan}-{flags}");
+            output.WriteLine($"caller flags {flags}: the replica saw {seen}");
+            var parts = seen.Split('-');
+            Assert.Equal(4, parts.Length);
+            Assert.Equal(traceId, parts[1]);        // the same trace
+            Assert.NotEqual(callerSpan, parts[2]);  // under the proxy's own span
+            Assert.Equal(flags, parts[3]);          // the caller's decision kept
+        }
+
+        // A burst of new traces (a few ms each, well within a second or two): the allowance samples some, not all.
+        var burst = new List<string>();
+        for (var i = 0; i < 40; i++) burst.Add(await ReplicaSawAsync(null));
+        Assert.All(burst, t => Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", t));
+        var sampled = burst.Count(t => t.EndsWith("-01", StringComparison.Ordinal));
+        output.WriteLine($"of 40 new traces, {sampled} sampled");
+        Assert.InRange(sampled, 1, 39);
+    }
+
     [Fact]
     public async Task AnsweringPids_AreExactlyTheRunningReplicasPids()
     {
