@@ -19,6 +19,7 @@ fi
 export PATH="$PATH:/usr/sbin"
 dotnet build ServeAspire.sln -c Release -nologo -v q >/dev/null
 dotnet build bench/yarp-floor -c Release -nologo -v q >/dev/null
+dotnet tool restore >/dev/null # dotnet-counters, for the allocation profile
 
 . bench/apphost.sh
 start_apphost Release 36379 38265 38000 dataplane
@@ -104,9 +105,10 @@ measure() { # name url pids...
   if [ "$#" -gt 0 ]; then cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", d / hz / n * 1e6 }'); else cpu="–"; fi
   echo "$conns|$round|$name|$rps|$p50|$p99|$cpu|${errors:-}" >> "$results"
 }
-# Warm-up: one short run through each front, so the first measured run does not pay for JIT and connection set-up.
+# Warm-up through each front, so no measured run pays for JIT, tiering (.NET keeps recompiling hot code for
+# 20-30 s under load) or connection set-up.
 for url in http://127.0.0.1:38000/ http://127.0.0.1:38100/ http://127.0.0.1:38101/ http://127.0.0.1:38102/ "$direct/"; do
-  wrk -t1 -c64 -d3s "$url" >/dev/null
+  wrk -t1 -c64 -d20s "$url" >/dev/null
 done
 for round in $(seq "$rounds"); do
   for conns in 16 64 256; do
@@ -118,6 +120,32 @@ for round in $(seq "$rounds"); do
     measure "one replica, direct" "$direct/"
   done
 done
+
+# Allocation profile of proxy-0 at 64 connections: the runtime's own counters (dotnet-counters, 1 s samples) over one
+# more run; bytes and gen0 collections per request from the busy seconds.
+counters_dir=$(mktemp -d); counters="$counters_dir/counters.csv" # dotnet-counters will not write into an existing file
+dotnet dotnet-counters collect -p "$proxy_pid" --counters System.Runtime --refresh-interval 1 --format csv \
+  --duration 00:00:00:$((seconds + 12)) -o "$counters" >/dev/null 2>&1 &
+counters_pid=$!
+for _ in $(seq 40); do [ -s "$counters" ] && break; sleep 0.5; done # attached: its first sample is written
+out=$(wrk -t1 -c64 -d"${seconds}s" "http://127.0.0.1:38000/")
+wait "$counters_pid" || true
+profile_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+profile=$(awk -F, -v rps="$profile_rps" '
+  /total_allocated/ { if ($5 > 1e6) { bytes += $5; busy++ } }
+  /gc.collections/ && /gen0/ { gen0 += $5 }
+  END { if (busy == 0) print "no samples"; else printf "%.0f bytes allocated per request, %.1f gen0 collections per 10,000 requests (%d busy seconds, %.0f req/s)", bytes / busy / rps, gen0 / (busy * rps) * 10000, busy, rps }' "$counters")
+rm -rf "$counters_dir"
+
+# Where a process's resident memory goes (/proc/PID/smaps): JIT-compiled code (the runtime's double-mapped
+# executable memory), anonymous memory (GC heap, native allocations, stacks), and mapped files (the runtime,
+# assemblies). After the load above.
+memory_of() {
+  awk '/^[0-9a-f]+-/ { name = $6 } /^Rss:/ { if (name ~ /doublemapper/) jit += $2; else if (name == "" || name ~ /^\[/) anon += $2; else file += $2 }
+    END { printf "%.0f MB: JIT code %.0f, anonymous %.0f, mapped files %.0f", (jit + anon + file) / 1024, jit / 1024, anon / 1024, file / 1024 }' "/proc/$1/smaps"
+}
+memory_proxy=$(memory_of "$proxy_pid")
+memory_replica=$(memory_of "$(echo "$replicas" | head -1 | cut -d' ' -f1)")
 
 {
   echo "# Data-path benchmarks"
@@ -132,6 +160,9 @@ done
   echo "alone (\`bench/yarp-floor\`: round robin, no tracing, limits, retries or logs): what any proxy built on YARP pays here."
   echo
   echo "Idle resident memory: a replica process ${idle_replica} MB, a proxy ${idle_proxy} MB, a controller ${idle_controller} MB."
+  echo "After the runs: proxy-0 ${memory_proxy}; a replica ${memory_replica}."
+  echo
+  echo "Allocation profile of proxy-0 at 64 connections (dotnet-counters, System.Runtime): ${profile}."
   echo
   echo "Medians over the rounds:"
   echo

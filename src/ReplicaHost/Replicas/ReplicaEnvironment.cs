@@ -28,8 +28,16 @@ internal static class ReplicaEnvironment
         name.Contains("CONNECTION", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Removes every variable not on the allowlist from <paramref name="environment"/> (a ProcessStartInfo's copy of ours).</summary>
+    /// <remarks>
+    /// An OTLP endpoint that needs headers (the local Aspire dashboard's API key) is dropped as well:
+    /// without them every export is refused, and the exporters cost each replica about 15 MB and a
+    /// refused call per signal every second for nothing. An endpoint without headers (a collector in
+    /// the cluster) is kept.
+    /// </remarks>
     public static void Restrict(IDictionary<string, string?> environment)
     {
+        var endpointNeedsHeaders = environment.TryGetValue("OTEL_EXPORTER_OTLP_HEADERS", out var headers) && !string.IsNullOrWhiteSpace(headers);
         foreach (var name in environment.Keys.Where(n => !Allowed(n)).ToList()) environment.Remove(name);
+        if (endpointNeedsHeaders) environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     }
 }

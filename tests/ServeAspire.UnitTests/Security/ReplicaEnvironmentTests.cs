@@ -5,7 +5,7 @@ namespace ServeAspire.UnitTests.Security;
 public sealed class ReplicaEnvironmentTests
 {
     [Fact]
-    public void Restrict_DropsCredentialsAndNodeSettings_KeepsRuntimeAndTelemetryEndpoint()
+    public void Restrict_DropsCredentialsAndNodeSettings_AndAnOtlpEndpointThatNeedsTheHeaders()
     {
         var env = new Dictionary<string, string?>
         {
@@ -17,7 +17,21 @@ public sealed class ReplicaEnvironmentTests
             ["DOTNET_DASHBOARD_OTLP_API_KEY"] = "k", ["DOTNET_RESOURCE_SERVICE_ENDPOINT_URL"] = "u", ["AWS_SECRET_ACCESS_KEY"] = "s",
         };
         ReplicaEnvironment.Restrict(env);
-        Assert.Equal(["DOTNET_RESOURCE_SERVICE_ENDPOINT_URL", "DOTNET_ROOT", "HOME", "LC_ALL", "OTEL_EXPORTER_OTLP_ENDPOINT", "PATH", "SERVE_DEPLOYMENT_PATH"],
+        // The endpoint goes too: it wanted the API key the replica must not have, so every export would be refused.
+        Assert.Equal(["DOTNET_RESOURCE_SERVICE_ENDPOINT_URL", "DOTNET_ROOT", "HOME", "LC_ALL", "PATH", "SERVE_DEPLOYMENT_PATH"],
             env.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Restrict_KeepsAnOtlpEndpointThatNeedsNoHeaders()
+    {
+        // A collector in the cluster: replicas export to it like every other service.
+        var env = new Dictionary<string, string?>
+        {
+            ["PATH"] = "/usr/bin", ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector:4317", ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc",
+            ["OTEL_EXPORTER_OTLP_HEADERS"] = "",
+        };
+        ReplicaEnvironment.Restrict(env);
+        Assert.Equal(["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "PATH"], env.Keys.Order(StringComparer.Ordinal));
     }
 }
