@@ -45,7 +45,8 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     /// </remarks>
     public ValueTask<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireAsync(HashSet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
     {
-        if (exclude is null && policy.TryPick(Volatile.Read(ref _slots), Route.MaxOngoingRequests) is { } pick)
+        // Only while nobody waits: a queued request must not lose every freed slot to newcomers.
+        if (exclude is null && Volatile.Read(ref _slowPath) == 0 && policy.TryPick(Volatile.Read(ref _slots), Route.MaxOngoingRequests) is { } pick)
             return ValueTask.FromResult((AcquireStatus.Acquired, (ReplicaSlot?)pick));
         return AcquireSlowAsync(exclude, cancellationToken);
     }
@@ -53,6 +54,7 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     private async ValueTask<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireSlowAsync(HashSet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
     {
         var queued = false;
+        var woken = false;
         // Announced before looking at the slots (a full fence), so a concurrent Release either freed
         // its slot before we look, or sees us and wakes a waiter under the lock (see Release).
         Interlocked.Increment(ref _slowPath);
@@ -78,10 +80,13 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
                         queued = true;
                     }
                     waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    _waiters.AddLast(waiter);
+                    // Woken but beaten to the slot: back to the head of the line, not its end.
+                    if (woken) _waiters.AddFirst(waiter);
+                    else _waiters.AddLast(waiter);
                 }
                 using (cancellationToken.Register(static (w, ct) => ((TaskCompletionSource)w!).TrySetCanceled(ct), waiter))
                     await waiter.Task;
+                woken = true;
             }
         }
         finally
