@@ -4,13 +4,14 @@ namespace ServeAspire.Proxy.LoadBalancing;
 
 /// <summary>
 /// Chooses a replica of one deployment for each request and queues requests while every replica
-/// is at <c>max_ongoing_requests</c> (up to <c>max_queued_requests</c>). In-flight counts survive
+/// is at <c>max_ongoing_requests</c> (up to <c>max_queued_requests</c>), first come first served:
+/// a released slot goes straight to the oldest waiter that may use it. In-flight counts survive
 /// routing-table updates for replicas that stay.
 /// </summary>
 internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
 {
     private readonly Lock _lock = new();
-    private readonly LinkedList<TaskCompletionSource> _waiters = new();
+    private readonly LinkedList<Waiter> _waiters = new();
     private ReplicaSlot[] _slots = [];
     private int _queued;
     private int _slowPath;
@@ -18,17 +19,25 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     public RouteEntry Route { get; private set; } = null!;
     public IReadOnlyList<ReplicaSlot> Slots => Volatile.Read(ref _slots);
 
+    /// <summary>A queued request. Its result is a slot handed over (already counted as taken), or null: look again.</summary>
+    private sealed class Waiter(HashSet<ReplicaSlot>? exclude) : TaskCompletionSource<ReplicaSlot?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public HashSet<ReplicaSlot>? Exclude { get; } = exclude;
+    }
+
     public void Update(RouteEntry route)
     {
         lock (_lock)
         {
             var old = _slots.ToDictionary(s => s.Endpoint.ReplicaId);
-            _slots = route.Replicas.Select(e =>
+            var next = route.Replicas.Select(e =>
             {
                 // Same replica: keep its in-flight count and its suspicion (which expires by itself).
-                if (old.TryGetValue(e.ReplicaId, out var slot) && slot.Endpoint == e) return slot;
+                if (old.Remove(e.ReplicaId, out var slot) && slot.Endpoint == e) return slot;
                 return new ReplicaSlot(e);
             }).ToArray();
+            foreach (var gone in old.Values) gone.Retired = true; // its slots are never handed over again
+            _slots = next;
             Route = route;
         }
         WakeAll();
@@ -38,14 +47,12 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
 
     /// <summary>Takes a slot on some replica, waiting for one to free up if all are busy.</summary>
     /// <remarks>
-    /// The common case (a free slot, nothing excluded) takes no lock and allocates nothing: slots are
-    /// taken by compare-and-swap. Only a request that found every replica busy takes the lock, looks
-    /// again and queues, so a slot released in between is never missed (<see cref="Release"/> wakes
-    /// waiters under the same lock).
+    /// While nobody waits, a request takes a slot without a lock and without allocating: slots are
+    /// taken by compare-and-swap. Once requests queue, every request goes through the lock, so a
+    /// newcomer cannot overtake them.
     /// </remarks>
     public ValueTask<(AcquireStatus Status, ReplicaSlot? Slot)> AcquireAsync(HashSet<ReplicaSlot>? exclude, CancellationToken cancellationToken)
     {
-        // Only while nobody waits: a queued request must not lose every freed slot to newcomers.
         if (exclude is null && Volatile.Read(ref _slowPath) == 0 && policy.TryPick(Volatile.Read(ref _slots), Route.MaxOngoingRequests) is { } pick)
             return ValueTask.FromResult((AcquireStatus.Acquired, (ReplicaSlot?)pick));
         return AcquireSlowAsync(exclude, cancellationToken);
@@ -55,14 +62,15 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     {
         var queued = false;
         var woken = false;
-        // Announced before looking at the slots (a full fence), so a concurrent Release either freed
-        // its slot before we look, or sees us and wakes a waiter under the lock (see Release).
+        // Announced (a full fence) before looking at the slots; Release reads it after freeing a
+        // slot, so either we see the free slot or Release sees us and wakes a waiter.
         Interlocked.Increment(ref _slowPath);
         try
         {
             while (true)
             {
-                TaskCompletionSource waiter;
+                Waiter waiter;
+                LinkedListNode<Waiter> node;
                 lock (_lock)
                 {
                     var slots = _slots;
@@ -79,13 +87,22 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
                         _queued++;
                         queued = true;
                     }
-                    waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    // Woken but beaten to the slot: back to the head of the line, not its end.
-                    if (woken) _waiters.AddFirst(waiter);
-                    else _waiters.AddLast(waiter);
+                    waiter = new Waiter(exclude);
+                    // Woken to look again and found nothing: back to the head of the line, not its end.
+                    node = woken ? _waiters.AddFirst(waiter) : _waiters.AddLast(waiter);
                 }
-                using (cancellationToken.Register(static (w, ct) => ((TaskCompletionSource)w!).TrySetCanceled(ct), waiter))
-                    await waiter.Task;
+                ReplicaSlot? handed;
+                try
+                {
+                    using (cancellationToken.Register(static (w, ct) => ((Waiter)w!).TrySetCanceled(ct), waiter))
+                        handed = await waiter.Task;
+                }
+                finally
+                {
+                    // Cancelled: leave the line now, rather than wait for a release to skip us.
+                    if (!waiter.Task.IsCompletedSuccessfully) lock (_lock) if (node.List is not null) _waiters.Remove(node);
+                }
+                if (handed is not null) return (AcquireStatus.Acquired, handed);
                 woken = true;
             }
         }
@@ -98,30 +115,58 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
 
     public void Release(ReplicaSlot slot)
     {
-        slot.Release(); // an interlocked decrement: a full fence before the read below
-        // No request on the slow path: no lock. One that announces itself after this read looks at
-        // the slots after our release, so it sees the free slot.
-        if (Volatile.Read(ref _slowPath) == 0) return;
-        TaskCompletionSource? next = null;
+        if (Volatile.Read(ref _slowPath) == 0)
+        {
+            slot.Release(); // an interlocked decrement: a full fence before the read below
+            // Still nobody on the slow path: one that announces itself later sees the free slot.
+            if (Volatile.Read(ref _slowPath) != 0) WakeFirst();
+            return;
+        }
         lock (_lock)
         {
-            if (_waiters.First is { } first)
+            // Hand the slot, still counted as taken, to the oldest waiter that may use it: no race
+            // with newcomers, and no second pick. A suspect or departed replica's slot is not handed on.
+            if (!slot.Suspect && !slot.Retired)
             {
-                next = first.Value;
+                for (var node = _waiters.First; node is not null;)
+                {
+                    var next = node.Next;
+                    if (node.Value.Exclude?.Contains(slot) != true)
+                    {
+                        _waiters.Remove(node);
+                        if (node.Value.TrySetResult(slot)) return;
+                    }
+                    node = next;
+                }
+            }
+            slot.Release();
+        }
+        WakeFirst(); // nobody could take it as it was: let the oldest waiter look again
+    }
+
+    private void WakeFirst()
+    {
+        while (true)
+        {
+            Waiter? first;
+            lock (_lock)
+            {
+                first = _waiters.First?.Value;
+                if (first is null) return;
                 _waiters.RemoveFirst();
             }
+            if (first.TrySetResult(null)) return; // else it was cancelled and not yet gone: the next one
         }
-        next?.TrySetResult();
     }
 
     private void WakeAll()
     {
-        List<TaskCompletionSource> all;
+        List<Waiter> all;
         lock (_lock)
         {
             all = [.. _waiters];
             _waiters.Clear();
         }
-        foreach (var w in all) w.TrySetResult();
+        foreach (var w in all) w.TrySetResult(null);
     }
 }

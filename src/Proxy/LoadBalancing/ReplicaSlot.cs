@@ -8,6 +8,11 @@ internal sealed class ReplicaSlot(ReplicaEndpoint endpoint)
     private int _inFlight;
 
     public ReplicaEndpoint Endpoint { get; } = endpoint;
+
+    private volatile bool _retired;
+
+    /// <summary>Left the routing table: its freed slots are not handed to waiting requests.</summary>
+    public bool Retired { get => _retired; set => _retired = value; }
     public int InFlight => Volatile.Read(ref _inFlight);
 
     private long _suspectUntilTicks;

@@ -137,6 +137,48 @@ public sealed class PowerOfTwoChoicesPolicyTests
     }
 
     [Fact]
+    public async Task Router_HandsFreedSlotsToWaitersInArrivalOrder_AndNewcomersQueueBehindThem()
+    {
+        var router = new DeploymentRouter(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
+        router.Update(new RouteEntry("/", "app", "Dep", 1, -1, false, [new ReplicaEndpoint("r0", "http://127.0.0.1:9000", "node-0")]));
+        var (_, held) = await router.AcquireAsync(null, CancellationToken.None);
+        var first = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        var second = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        Assert.False(first.IsCompleted);
+        Assert.False(second.IsCompleted);
+
+        router.Release(held!);
+        var (status, handed) = await first.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(DeploymentRouter.AcquireStatus.Acquired, status);
+        Assert.Same(held, handed);
+        Assert.Equal(1, handed!.InFlight); // handed over, never above max_ongoing_requests
+
+        // A newcomer while the second one waits does not overtake it.
+        var newcomer = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        router.Release(handed);
+        var (_, toSecond) = await second.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Same(held, toSecond);
+        Assert.False(newcomer.IsCompleted);
+        router.Release(toSecond!);
+        Assert.Same(held, (await newcomer.WaitAsync(TimeSpan.FromSeconds(5))).Slot);
+    }
+
+    [Fact]
+    public async Task Router_ACancelledWaiter_LeavesTheLine_AndTheNextOneGetsTheSlot()
+    {
+        var router = new DeploymentRouter(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
+        router.Update(new RouteEntry("/", "app", "Dep", 1, -1, false, [new ReplicaEndpoint("r0", "http://127.0.0.1:9000", "node-0")]));
+        var (_, held) = await router.AcquireAsync(null, CancellationToken.None);
+        using var cts = new CancellationTokenSource();
+        var cancelled = router.AcquireAsync(null, cts.Token).AsTask();
+        var next = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        router.Release(held!);
+        Assert.Same(held, (await next.WaitAsync(TimeSpan.FromSeconds(5))).Slot);
+    }
+
+    [Fact]
     public async Task Router_RefusesBeyondMaxQueuedRequests()
     {
         var router = new DeploymentRouter(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
