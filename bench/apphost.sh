@@ -3,6 +3,13 @@
 
 # start_apphost CONFIGURATION REDIS_PORT CONTROLLER_PORT PROXY_BASE_PORT CLUSTER: sets $apphost and $state.
 start_apphost() {
+  # A listener left on one of our ports (a process of an earlier run still draining, say) would make that
+  # service fail at start and the run measure something else: wait for them to be free, then refuse.
+  local port busy
+  for port in "$2" "$3" "$4" "$(($4 + 1))"; do
+    for _ in $(seq 60); do busy=$(ss -ltnpH "sport = :$port" 2>/dev/null); [ -z "$busy" ] && break; sleep 0.5; done
+    [ -z "$busy" ] || { echo "port $port is still in use: $busy"; return 1; }
+  done
   state=$(mktemp -d)
   apphost_log=$(mktemp)
   setsid dotnet run --project src/AppHost -c "$1" --no-build --launch-profile http -- \
