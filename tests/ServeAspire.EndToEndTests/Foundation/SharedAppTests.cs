@@ -35,7 +35,7 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
     /// <summary>
     /// Tracing is parent-based end to end: the replica continues the proxy's trace and keeps the
     /// caller's decision; a new trace is sampled by the proxy's allowance (5 a second by default,
-    /// then 1 %), so a burst has both sampled and unsampled requests.
+    /// then 1 %), so a stream of requests has both sampled and unsampled ones, and few sampled.
     /// </summary>
     [Fact]
     public async Task Proxy_PropagatesTheTrace_ToTheReplica_AndSamplesNewTracesByItsAllowance()
@@ -65,13 +65,20 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
             Assert.Equal(flags, parts[3]);          // the caller's decision kept
         }
 
-        // A burst of new traces (a few ms each, well within a second or two): the allowance samples some, not all.
+        // At least 100 new traces, one after another (a few ms each), and on until both kinds were seen: the
+        // allowance refills every second, so other traffic that used up this second's share cannot make this miss.
         var burst = new List<string>();
-        for (var i = 0; i < 40; i++) burst.Add(await ReplicaSawAsync(null));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (burst.Count < 2_000 && clock.Elapsed < TimeSpan.FromSeconds(10) && (burst.Count < 100 ||
+               !(burst.Any(t => t.EndsWith("-01", StringComparison.Ordinal)) && burst.Any(t => t.EndsWith("-00", StringComparison.Ordinal)))))
+            burst.Add(await ReplicaSawAsync(null));
+        var elapsed = clock.Elapsed;
         Assert.All(burst, t => Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", t));
         var sampled = burst.Count(t => t.EndsWith("-01", StringComparison.Ordinal));
-        output.WriteLine($"of 40 new traces, {sampled} sampled");
-        Assert.InRange(sampled, 1, 39);
+        output.WriteLine($"{burst.Count} new traces in {elapsed.TotalMilliseconds:F0} ms, {sampled} sampled");
+        Assert.InRange(sampled, 1, burst.Count - 1);
+        // …and never more than the allowance: 5 in each second touched, plus 1 % of the rest (with slack).
+        Assert.True(sampled <= 5 * ((int)elapsed.TotalSeconds + 2) + burst.Count / 50 + 3, $"{sampled} of {burst.Count} sampled in {elapsed}");
     }
 
     [Fact]
