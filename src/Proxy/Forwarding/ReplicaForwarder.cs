@@ -143,12 +143,14 @@ internal sealed partial class ReplicaForwarder
         // request_timeout_s covers the whole request; YARP aborts the forward when this token fires.
         // Without one (Ray's default) the client's own abort is all there is: no extra token source.
         var clientAborted = context.RequestAborted;
-        using var deadline = snapshot.Table.RequestTimeoutS is { } timeoutS ? CancellationTokenSource.CreateLinkedTokenSource(clientAborted) : null;
-        if (deadline is not null)
+        CancellationTokenSource? deadline = null;
+        if (snapshot.Table.RequestTimeoutS is { } timeoutS)
         {
-            deadline.CancelAfter(TimeSpan.FromSeconds(snapshot.Table.RequestTimeoutS!.Value));
+            deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+            deadline.CancelAfter(TimeSpan.FromSeconds(timeoutS));
             context.RequestAborted = deadline.Token;
         }
+        using var _ = deadline;
         var token = context.RequestAborted;
 
         var replayableBody = await BufferBodyAsync(context.Request);
