@@ -30,6 +30,15 @@ public sealed class ControllerOptions
     public TimeSpan NodeCallTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// How long a tick waits for the nodes' replica lists (asked concurrently). A node that has not
+    /// answered by then is "no news" this tick: a slow or hung node never holds up the loop.
+    /// </summary>
+    public TimeSpan NodeObserveBudget { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Start and stop calls to nodes in flight at once (a thousand starts are not a thousand sockets).</summary>
+    [Range(1, 1000)] public int MaxConcurrentNodeCalls { get; set; } = 32;
+
+    /// <summary>
     /// How long a replica leaving the routing table waits before its node is told to stop it, so
     /// proxies have the new table before the replica stops accepting.
     /// </summary>

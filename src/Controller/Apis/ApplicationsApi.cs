@@ -95,7 +95,7 @@ internal sealed class NotLeaderException() : Exception("this controller does not
 /// Applies configs one at a time: checkpoint first, fenced by the leader's token (so a crash cannot
 /// lose an accepted config, and a deposed leader cannot apply one), then the target state.
 /// </summary>
-internal sealed class ConfigWriter(ServeState state, IClusterStore store, ControlLoopService loop, LeaderState leader, TimeProvider time)
+internal sealed class ConfigWriter(DeploymentStateManager state, IClusterStore store, ControlLoopService loop, LeaderState leader, TimeProvider time)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 

@@ -2,14 +2,14 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
-using ServeAspire.Controller.Health;
+using ServeAspire.Controller.Proxies;
 using ServeAspire.Model;
 using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Apis;
 
 /// <summary>Builds Ray's ServeInstanceDetails and the State API's actor list from the controller's state.</summary>
-internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store, ProxyHealthMonitor proxyHealth)
+internal sealed class ServeDetailsBuilder(DeploymentStateManager state, IClusterStore store, ProxyStateManager proxyStates)
 {
     public const string ControllerActorName = "SERVE_CONTROLLER_ACTOR";
     private static readonly string ControllerActorId = Guid.NewGuid().ToString("N");
@@ -28,7 +28,7 @@ internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store,
             new HttpOptionsDetails(config.HttpOptions.Host, config.HttpOptions.Port, config.HttpOptions.RequestTimeoutS),
             proxies.ToDictionary(p => p.Registration.Name, p => new ProxyDetails(
                 p.Registration.Name, "127.0.0.1", p.Registration.InstanceId, $"SERVE_PROXY_ACTOR-{p.Registration.Name}", p.Registration.Pid,
-                !p.Alive ? ProxyStatus.UNHEALTHY : p.Registration.Draining ? ProxyStatus.DRAINING : proxyHealth.StatusOf(p.Registration) ?? ProxyStatus.STARTING,
+                !p.Alive ? ProxyStatus.UNHEALTHY : proxyStates.StatusOf(p.Registration) ?? (p.Registration.Draining ? ProxyStatus.DRAINING : ProxyStatus.STARTING),
                 p.Registration.Address)),
             "MULTI_APP",
             apps,
@@ -57,7 +57,7 @@ internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store,
         config.Remove("import_path");
         return new DeploymentDetails(dep.Spec.Name, dep.Status, dep.Trigger, dep.Message, config, dep.Deleting ? 0 : dep.Spec.NumReplicas,
             new Dictionary<string, double> { ["CPU"] = 1 },
-            dep.Replicas.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
+            dep.Replicas.All.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
                 r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0)).ToList());
     }
 
@@ -72,7 +72,7 @@ internal sealed class ServeDetailsBuilder(ServeState state, IClusterStore store,
             actors.Add(new ActorInfo(p.InstanceId, "ProxyActor", $"SERVE_PROXY_ACTOR-{p.Name}", alive ? "ALIVE" : "DEAD", p.Pid, p.Name, "serve", p.Address,
                 alive ? null : "heartbeat expired"));
         actors.AddRange(state.Read((apps, dead) =>
-            apps.Values.SelectMany(a => a.Deployments.Values).SelectMany(d => d.Replicas)
+            apps.Values.SelectMany(a => a.Deployments.Values).SelectMany(d => d.Replicas.All)
                 .OrderBy(r => r.Deployment).ThenBy(r => r.ReplicaId, StringComparer.Ordinal)
                 .Select(r => new ActorInfo(r.ReplicaId, $"ServeReplica:{r.Deployment}", r.ActorName,
                     r.State == ReplicaState.STARTING ? "PENDING_CREATION" : "ALIVE", r.Pid, r.NodeId, "serve", r.Url, null))

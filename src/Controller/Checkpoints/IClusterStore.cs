@@ -26,9 +26,13 @@ public interface IClusterStore
     /// <exception cref="FencedException">the token is stale.</exception>
     Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken);
     Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken);
-    /// <summary>Stores the table and announces its version on the routes channel.</summary>
+    /// <summary>
+    /// Stores the table's index, the entries that changed in this version (those whose entry version
+    /// is the table's) and drops <paramref name="removedKeys"/>, atomically; then announces the version
+    /// on the routes channel.
+    /// </summary>
     /// <exception cref="FencedException">the token is stale.</exception>
-    Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken);
+    Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken);
     /// <summary>The newest fencing token ever issued (0: no controller has ever led this cluster).</summary>
     Task<long> CurrentTokenAsync(CancellationToken cancellationToken);
     /// <summary>Checks that <paramref name="token"/> is still current (before acting on nodes).</summary>

@@ -47,11 +47,22 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         return 1
         """;
 
-    // A fenced write: only the holder of the newest token may write (and publish).
+    // A fenced write: only the holder of the newest token may write.
     private const string FencedSetScript = """
         if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
         redis.call('SET', KEYS[2], ARGV[2])
-        if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+        return 1
+        """;
+
+    // A fenced routing update: the index, the changed entries (ARGV[5] pairs from ARGV[6]) and the
+    // removed ones (the rest) in one step, so a proxy never sees an index whose entries are missing.
+    private const string FencedRoutesScript = """
+        if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+        redis.call('SET', KEYS[2], ARGV[2])
+        local n = tonumber(ARGV[5])
+        for i = 0, n - 1 do redis.call('HSET', KEYS[3], ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end
+        for i = 6 + 2 * n, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+        redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
         """;
 
@@ -88,18 +99,43 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     }
 
     public async Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.Config);
-    public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.Config, checkpoint, token, null, null);
+    public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.Config, checkpoint, token);
     public async Task<string?> LoadStateAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.DeploymentState);
-    public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.DeploymentState, checkpoint, token, null, null);
+    public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.DeploymentState, checkpoint, token);
 
     public async Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken)
     {
-        var json = await Db.StringGetAsync(keys.Routes);
-        return json.HasValue ? JsonSerializer.Deserialize<RoutingTable>(json.ToString(), SerializerOptions.Default) : null;
+        var json = await Db.StringGetAsync(keys.RoutesIndex);
+        if (!json.HasValue || JsonSerializer.Deserialize<RoutingIndex>(json.ToString(), SerializerOptions.Default) is not { } index) return null;
+        var values = index.Entries.Count == 0 ? [] : await Db.HashGetAsync(keys.RouteEntries, index.Entries.Select(e => (RedisValue)e.Key).ToArray());
+        var routes = new List<RouteEntry>(index.Entries.Count);
+        var versions = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < index.Entries.Count; i++)
+        {
+            if (!values[i].HasValue || JsonSerializer.Deserialize<RouteEntry>(values[i].ToString(), SerializerOptions.Default) is not { } route) continue;
+            routes.Add(route);
+            versions[route.Key] = index.Entries[i].Version;
+        }
+        return new RoutingTable(index.Version, index.RequestTimeoutS, routes) { EntryVersions = versions, PublishedAtMs = index.PublishedAtMs };
     }
 
-    public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken) =>
-        FencedSetAsync(keys.Routes, JsonSerializer.Serialize(table, SerializerOptions.Default), token, keys.RoutesChannel, table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    public async Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken)
+    {
+        var changed = table.Routes.Where(r => table.EntryVersions.GetValueOrDefault(r.Key, table.Version) == table.Version).ToList();
+        var args = new List<RedisValue>(5 + 2 * changed.Count + removedKeys.Count)
+        {
+            token, JsonSerializer.Serialize(table.ToIndex(), SerializerOptions.Default), keys.RoutesChannel,
+            table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), changed.Count,
+        };
+        foreach (var route in changed)
+        {
+            args.Add(route.Key);
+            args.Add(JsonSerializer.Serialize(route, SerializerOptions.Default));
+        }
+        foreach (var key in removedKeys) args.Add(key);
+        var ok = (long)await Db.ScriptEvaluateAsync(FencedRoutesScript, [keys.FencingCounter, keys.RoutesIndex, keys.RouteEntries], args.ToArray());
+        if (ok != 1) throw new FencedException(token);
+    }
 
     public async Task<long> CurrentTokenAsync(CancellationToken cancellationToken)
     {
@@ -113,9 +149,9 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         return current.HasValue && (long)current == token;
     }
 
-    private async Task FencedSetAsync(string key, string value, long token, string? channel, string? message)
+    private async Task FencedSetAsync(string key, string value, long token)
     {
-        var ok = (long)await Db.ScriptEvaluateAsync(FencedSetScript, [keys.FencingCounter, key], [token, value, channel ?? "", message ?? ""]);
+        var ok = (long)await Db.ScriptEvaluateAsync(FencedSetScript, [keys.FencingCounter, key], [token, value]);
         if (ok != 1) throw new FencedException(token);
     }
 

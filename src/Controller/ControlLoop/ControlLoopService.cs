@@ -6,7 +6,7 @@ using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
 using ServeAspire.Controller.Leadership;
 using ServeAspire.Controller.Nodes;
-using ServeAspire.Controller.Placement;
+using ServeAspire.Controller.Proxies;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
 using ServeAspire.Runtime;
@@ -17,21 +17,23 @@ namespace ServeAspire.Controller.ControlLoop;
 
 /// <summary>
 /// The controller's loop (Ray's run_control_loop). It acts only while this instance leads: at the start
-/// of each tenure it recovers from the checkpoint (and adopts live replicas), then each tick it observes
-/// → health-checks → reconciles → publishes routes → acts → checkpoints, every write fenced by the
-/// tenure's token. A node event (replica exit) wakes it at once. A store outage pauses it (logged once);
-/// a refused (fenced) write means a newer leader exists: step down at once.
+/// of each tenure it recovers from the checkpoint (and adopts live replicas); then each tick only
+/// delegates, in numbered steps, to the managers: observe nodes → proxies → replica health → decide →
+/// publish routes → act → checkpoint → housekeeping. Each step has its own guard, so one failing step
+/// never skips the others (a step that needs what a failed one produced is skipped and says so).
+/// A node event (replica exit) wakes it at once. A store outage pauses it (logged once); a refused
+/// (fenced) write means a newer leader exists: step down at once.
 /// </summary>
 internal sealed partial class ControlLoopService(
-    ServeState state,
+    DeploymentStateManager deployments,
     IClusterStore store,
-    INodeClient nodes,
+    INodeClient nodeClient,
+    NodeRegistry nodes,
+    ProxyStateManager proxies,
     RoutingTablePublisher publisher,
     ReplicaHealthTracker health,
-    ProxyHealthMonitor proxies,
+    CheckpointManager checkpoints,
     LeaderState leader,
-    NodeSettleGate settle,
-    RegistrationJanitor janitor,
     TickFailpoint failpoint,
     IDeploymentResolver resolver,
     ConfigLimits limits,
@@ -40,8 +42,8 @@ internal sealed partial class ControlLoopService(
     ILogger<ControlLoopService> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
-    private string? _lastCheckpoint;
     private long _recoveredToken;
+    private bool _storeDown;
 
     /// <summary>Ticks this instance has completed (as leader): lets an observer wait for "the next tick" instead of a time.</summary>
     public long Ticks => Interlocked.Read(ref _ticks);
@@ -59,12 +61,12 @@ internal sealed partial class ControlLoopService(
     {
         leader.BecameLeader += _ => Wake();
         leader.SteppedDown += _ => Wake();
-        var storeDown = false;
         var outageTicks = 0;
         var subscribed = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             var token = leader.Token;
+            var storeFailed = false;
             try
             {
                 if (token == 0)
@@ -82,15 +84,13 @@ internal sealed partial class ControlLoopService(
                     {
                         Forget();
                         await RecoverAsync(token, stoppingToken);
-                        settle.Reset(time.GetUtcNow());
-                        janitor.Reset();
+                        nodes.Reset(time.GetUtcNow());
+                        proxies.Reset();
                         Interlocked.Exchange(ref _recoveredToken, token);
                     }
-                    await TickAsync(token, stoppingToken);
+                    storeFailed = !await TickAsync(token, stoppingToken);
                     Interlocked.Increment(ref _ticks);
                 }
-                if (storeDown) Log.StoreBack(logger);
-                storeDown = false;
             }
             catch (FencedException ex)
             {
@@ -100,27 +100,44 @@ internal sealed partial class ControlLoopService(
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                if (!storeDown) Log.StorePaused(logger, ex.Message);
-                storeDown = true;
+                if (!_storeDown) Log.StorePaused(logger, ex.Message);
+                storeFailed = true;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // One bad tick must never stop the loop.
-                Log.TickFailed(logger, ex);
+                // Recovery failed in an unexpected way: logged, retried next time round.
+                Log.TickFailed(logger, "recover", ex);
+            }
+            if (storeFailed) _storeDown = true;
+            else if (_storeDown)
+            {
+                Log.StoreBack(logger);
+                _storeDown = false;
             }
             // Back off while the store is away (1, 2, 4 s, at most 5 s); a node event or leadership change still wakes us.
-            outageTicks = storeDown ? outageTicks + 1 : 0;
-            var wait = storeDown ? TimeSpan.FromSeconds(Math.Min(5, Math.Pow(2, outageTicks - 1))) : options.Value.TickInterval;
-            try { await _wake.WaitAsync(wait, stoppingToken); }
-            catch (OperationCanceledException) { break; }
+            outageTicks = _storeDown ? outageTicks + 1 : 0;
+            var wait = _storeDown ? TimeSpan.FromSeconds(Math.Min(5, Math.Pow(2, outageTicks - 1))) : options.Value.TickInterval;
+            if (!await WaitForWakeAsync(wait, stoppingToken)) break;
         }
+    }
+
+    /// <summary>Waits for a wake-up or <paramref name="wait"/> on the injected clock.</summary>
+    /// <returns>False when the service is stopping.</returns>
+    private async Task<bool> WaitForWakeAsync(TimeSpan wait, CancellationToken stoppingToken)
+    {
+        using var timeout = new CancellationTokenSource(wait, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token);
+        try { await _wake.WaitAsync(linked.Token); }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested) { }
+        catch (OperationCanceledException) { return false; }
+        return true;
     }
 
     private void Forget()
     {
-        state.Clear();
+        deployments.Clear();
         publisher.Reset();
-        _lastCheckpoint = null;
+        checkpoints.Reset();
     }
 
     private void OnEvent(ClusterEvent evt)
@@ -129,7 +146,7 @@ internal sealed partial class ControlLoopService(
         Log.NodeEvent(logger, evt.Kind, evt.NodeId, evt.ReplicaId, evt.Message);
         // A proxy saw this replica hang request after request: replace it (only once recovered, so the state is this tenure's).
         if (evt.Kind == ClusterEvents.ReplicaUnresponsive && evt.ReplicaId is { } id && ReadyFor(leader.Token))
-            state.MarkUnresponsive(id, evt.Message ?? "unresponsive", time.GetUtcNow());
+            deployments.MarkUnresponsive(id, evt.Message ?? "unresponsive", time.GetUtcNow());
         Wake();
     }
 
@@ -142,10 +159,10 @@ internal sealed partial class ControlLoopService(
             var result = ConfigValidator.Validate(doc, resolver, limits);
             if (result.IsValid)
             {
-                state.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
+                deployments.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
                 var stateJson = await store.LoadStateAsync(cancellationToken);
                 var replicas = stateJson is null ? [] : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Replicas ?? [];
-                state.RestoreReplicas(replicas);
+                deployments.RestoreReplicas(replicas);
                 Log.Recovered(logger, token, result.Config!.Applications.Count, replicas.Count);
                 return;
             }
@@ -164,85 +181,92 @@ internal sealed partial class ControlLoopService(
             }
             var now = time.GetUtcNow();
             await store.SaveConfigAsync(JsonSerializer.Serialize(new ConfigCheckpoint(now, document), SerializerOptions.Default), token, cancellationToken);
-            state.ApplyConfig(initial.Config!, document, now);
+            deployments.ApplyConfig(initial.Config!, document, now);
             Log.InitialConfigApplied(logger, file, initial.Config!.Applications.Count);
         }
     }
 
-    private async Task TickAsync(long token, CancellationToken cancellationToken)
+    /// <returns>False when a step failed because the store was unreachable (the loop backs off).</returns>
+    private async Task<bool> TickAsync(long token, CancellationToken cancellationToken)
     {
         await failpoint.HoldAsync(TickFailpoint.AtTickStart, cancellationToken);
-        // 1. Observe. A node is alive when its heartbeat is current OR its own API answers as the
-        //    registered incarnation: after a store outage heartbeats have lapsed, but that is no
-        //    reason to kill anything. Refused connections mean the process is gone.
-        var registered = await store.GetNodesAsync(cancellationToken);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(options.Value.NodeCallTimeout);
-        var listed = await Task.WhenAll(registered.Select(n => nodes.ListReplicasAsync(n.Registration, token, cts.Token)));
-        var observed = new Dictionary<string, NodeObservation>();
-        foreach (var ((node, heartbeat), result) in registered.Zip(listed))
+        var storeOk = true;
+
+        // Runs one step under its own guard: a fenced write ends the tenure (rethrown), a store outage
+        // or any other failure is logged and the tick goes on with the next step.
+        async Task<bool> Step(string name, Func<Task> step)
         {
-            if (result.Gone)
+            try
             {
-                if (heartbeat) Log.NodeGone(logger, node.NodeId, node.Address);
-                continue;
+                await step();
+                return true;
             }
-            if (heartbeat || result.Replicas is not null) observed[node.NodeId] = new NodeObservation(node, result.Replicas);
-        }
-        var now = time.GetUtcNow();
-        var observation = new ClusterObservation(observed);
-        var placeable = observation.PlaceableNodes();
-        var wasOpen = settle.IsOpen;
-        observation = observation with { FirstPlacementHold = settle.Hold(placeable, now) };
-        if (!wasOpen && settle.IsOpen) Log.NodesSettled(logger, placeable.Count, string.Join(", ", placeable));
-        var proxyRegistrations = await proxies.ProbeAsync(cancellationToken);
-
-        // 2. Health: read finished checks, start due ones; replicas past the threshold are replaced.
-        now = time.GetUtcNow();
-        var running = state.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec)).ToList();
-        foreach (var failure in health.Update(running, now, cancellationToken))
-            state.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
-
-        // 3. Decide.
-        var actions = state.Reconcile(observation, now);
-
-        // 4. Publish routes before acting, so replicas leaving are out of every proxy's table first.
-        var (timeout, routes) = state.BuildRoutes();
-        await publisher.PublishAsync(timeout, routes, token, cancellationToken);
-
-        // 5. Act (idempotent calls; a failure is retried by a later tick) — only while still the leader.
-        if (actions.Count > 0)
-        {
-            if (!await store.IsTokenCurrentAsync(token, cancellationToken)) throw new FencedException(token);
-            await failpoint.HoldAsync(TickFailpoint.BeforeActing, cancellationToken);
-            var refusals = await Task.WhenAll(actions.Select(a => ActAsync(a, token, cancellationToken)));
-            // A node that refused our token has seen a newer leader's: stop acting at once (the others were already sent).
-            if (refusals.FirstOrDefault(r => r is not null) is { } refused) throw refused;
-        }
-
-        // 6. Checkpoint placement when it changed.
-        var checkpoint = JsonSerializer.Serialize(new StateCheckpoint(state.AllReplicas()), SerializerOptions.Default);
-        if (checkpoint != _lastCheckpoint)
-        {
-            await store.SaveStateAsync(checkpoint, token, cancellationToken);
-            _lastCheckpoint = checkpoint;
-        }
-
-        // 7. Drop registrations dead for longer than the retention (its own guard: housekeeping never fails a tick).
-        try
-        {
-            var all = registered.Select(n => ("node", n.Registration.NodeId, n.Alive || observed.ContainsKey(n.Registration.NodeId)))
-                .Concat(proxyRegistrations.Select(p => ("proxy", p.Registration.Name, p.Alive)));
-            foreach (var (kind, id) in janitor.Due(all, time.GetUtcNow()))
+            catch (Exception ex) when (ex is RedisException or TimeoutException && !cancellationToken.IsCancellationRequested)
             {
-                await store.ForgetRegistrationAsync(kind, id, cancellationToken);
-                Log.RegistrationPruned(logger, kind, id);
+                if (!_storeDown && storeOk) Log.StorePaused(logger, $"{name}: {ex.Message}");
+                storeOk = false;
+                return false;
+            }
+            catch (Exception ex) when (ex is not FencedException and not OperationCanceledException)
+            {
+                Log.TickFailed(logger, name, ex);
+                return false;
             }
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+
+        // 1. Observe the nodes (concurrently, within the observe budget).
+        ClusterObservation? observation = null;
+        await Step("observe nodes", async () => observation = await nodes.ObserveAsync(token, cancellationToken));
+        // 2. Proxies: fold in finished checks, start due ones (never awaited here).
+        await Step("proxies", () => proxies.UpdateAsync(cancellationToken));
+        // 3. Replica health: read finished checks, start due ones; replicas past the threshold are replaced.
+        await Step("replica health", () =>
         {
-            Log.PruneFailed(logger, ex.Message);
-        }
+            var now = time.GetUtcNow();
+            var running = deployments.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec)).ToList();
+            foreach (var failure in health.Update(running, now, cancellationToken))
+                deployments.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
+            return Task.CompletedTask;
+        });
+        // 4. Decide (only from this tick's observation: acting on an old one could bury live replicas).
+        IReadOnlyList<ReplicaAction> actions = [];
+        if (observation is not null)
+            await Step("reconcile", () =>
+            {
+                actions = deployments.Reconcile(observation, time.GetUtcNow());
+                return Task.CompletedTask;
+            });
+        // 5. Publish routes before acting, so replicas leaving are out of every proxy's table first.
+        var published = await Step("publish routes", async () =>
+        {
+            var (timeout, routes) = deployments.BuildRoutes();
+            await publisher.PublishAsync(timeout, routes, token, cancellationToken);
+        });
+        // 6. Act (idempotent calls; a failure is retried by a later tick), only while still the leader
+        //    and only once the routes are out.
+        if (actions.Count > 0 && published)
+            await Step("act", () => ActAsync(actions, token, cancellationToken));
+        // 7. Checkpoint placement when it changed.
+        await Step("checkpoint", () => checkpoints.SaveIfChangedAsync(token, cancellationToken));
+        // 8. Housekeeping: drop registrations dead for longer than the retention.
+        await Step("prune nodes", () => nodes.PruneAsync(cancellationToken));
+        await Step("prune proxies", () => proxies.PruneAsync(cancellationToken));
+        return storeOk;
+    }
+
+    private async Task ActAsync(IReadOnlyList<ReplicaAction> actions, long token, CancellationToken cancellationToken)
+    {
+        if (!await store.IsTokenCurrentAsync(token, cancellationToken)) throw new FencedException(token);
+        await failpoint.HoldAsync(TickFailpoint.BeforeActing, cancellationToken);
+        // Bounded: a thousand starts are a thousand node calls, at most MaxConcurrentNodeCalls at a time.
+        FencedException? refused = null;
+        await Parallel.ForEachAsync(actions, new ParallelOptions { MaxDegreeOfParallelism = options.Value.MaxConcurrentNodeCalls, CancellationToken = cancellationToken },
+            async (action, ct) =>
+            {
+                if (await ActAsync(action, token, ct) is { } r) Interlocked.CompareExchange(ref refused, r, null);
+            });
+        // A node that refused our token has seen a newer leader's: stop acting at once (the others were already sent).
+        if (refused is not null) throw refused;
     }
 
     /// <returns>The node's refusal when it had seen a newer leader's token (counted), else null.</returns>
@@ -253,12 +277,12 @@ internal sealed partial class ControlLoopService(
             switch (action)
             {
                 case StartReplicaAction start:
-                    var (accepted, error) = await nodes.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
-                    state.OnStartResult(start.ReplicaId, accepted, error);
+                    var (accepted, error) = await nodeClient.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
+                    deployments.OnStartResult(start.ReplicaId, accepted, error);
                     break;
                 case StopReplicaAction stop:
-                    var (stopped, unknown) = await nodes.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
-                    state.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());
+                    var (stopped, unknown) = await nodeClient.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
+                    deployments.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());
                     break;
             }
             return null;
@@ -281,26 +305,18 @@ internal sealed partial class ControlLoopService(
         public static partial void StorePaused(ILogger logger, string error);
         [LoggerMessage(401, LogLevel.Information, "The store is reachable again; control loop resumed")]
         public static partial void StoreBack(ILogger logger);
-        [LoggerMessage(402, LogLevel.Error, "Control loop tick failed")]
-        public static partial void TickFailed(ILogger logger, Exception ex);
+        [LoggerMessage(402, LogLevel.Error, "Control loop step '{Step}' failed; the other steps go on")]
+        public static partial void TickFailed(ILogger logger, string step, Exception ex);
         [LoggerMessage(403, LogLevel.Warning, "Tenure {Token}: recovered from checkpoint: {Applications} application(s), {Replicas} replica(s) to adopt")]
         public static partial void Recovered(ILogger logger, long token, int applications, int replicas);
         [LoggerMessage(404, LogLevel.Error, "The checkpointed config no longer validates ({Summary}); starting empty")]
         public static partial void CheckpointInvalid(ILogger logger, string summary);
         [LoggerMessage(405, LogLevel.Information, "Node event {Kind} from {NodeId}: replica {ReplicaId} {Message}")]
         public static partial void NodeEvent(ILogger logger, string kind, string nodeId, string? replicaId, string? message);
-        [LoggerMessage(406, LogLevel.Warning, "Node {NodeId} refuses connections at {Address}: its process is gone")]
-        public static partial void NodeGone(ILogger logger, string nodeId, string address);
         [LoggerMessage(408, LogLevel.Error, "Initial Serve config {File} is invalid: {Summary}")]
         public static partial void InitialConfigInvalid(ILogger logger, string file, string summary);
         [LoggerMessage(409, LogLevel.Information, "Applied the initial Serve config {File}: {Applications} application(s)")]
         public static partial void InitialConfigApplied(ILogger logger, string file, int applications);
-        [LoggerMessage(410, LogLevel.Information, "Node set settled with {Count} live node(s) ({Nodes}): first placements may go ahead")]
-        public static partial void NodesSettled(ILogger logger, int count, string nodes);
-        [LoggerMessage(411, LogLevel.Information, "Forgot the {Kind} registration {Id}: dead for longer than the retention")]
-        public static partial void RegistrationPruned(ILogger logger, string kind, string id);
-        [LoggerMessage(412, LogLevel.Warning, "Pruning dead registrations failed ({Error}); retried next tick")]
-        public static partial void PruneFailed(ILogger logger, string error);
         [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
         public static partial void RecoveredEmpty(ILogger logger, long token);
     }

@@ -3,12 +3,12 @@ using ServeAspire.Model;
 
 namespace ServeAspire.Controller.Deployments;
 
-/// <summary>Target and observed state of one deployment (Ray's DeploymentState).</summary>
-public sealed class DeploymentState(string application, DeploymentSpec spec)
+/// <summary>Target and observed state of one deployment (Ray's DeploymentState): its spec, its replicas by state, its status.</summary>
+public sealed class DeploymentState(string application, DeploymentSpec spec, Action onChange, ILogger logger)
 {
     public string Application { get; } = application;
     public DeploymentSpec Spec { get; set; } = spec;
-    public List<ReplicaRecord> Replicas { get; } = [];
+    public ReplicaStateContainer Replicas { get; } = new(application, spec.Name, onChange, logger);
     public DeploymentStatus Status { get; private set; } = DeploymentStatus.UPDATING;
     public DeploymentStatusTrigger Trigger { get; private set; } = DeploymentStatusTrigger.CONFIG_UPDATE_STARTED;
     public string Message { get; private set; } = "";
@@ -27,9 +27,9 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
     /// <summary>Why replicas are not being placed right now (e.g. nodes still registering); part of the status message.</summary>
     public string? PlacementNote { get; set; }
 
-    public int Running => Replicas.Count(r => r.State == ReplicaState.RUNNING);
-    public int Starting => Replicas.Count(r => r.State == ReplicaState.STARTING);
-    public IEnumerable<ReplicaRecord> Alive => Replicas.Where(r => r.IsAlive);
+    public int Running => Replicas.CountIn(ReplicaState.RUNNING);
+    public int Starting => Replicas.CountIn(ReplicaState.STARTING);
+    public IEnumerable<ReplicaRecord> Alive => Replicas.Alive;
 
     public bool Failed => ConsecutiveStartupFailures >= Spec.MaxConstructorRetryCount;
 
@@ -59,7 +59,7 @@ public sealed class DeploymentState(string application, DeploymentSpec spec)
             return;
         }
         var running = Running;
-        var stopping = Replicas.Count(r => r.State == ReplicaState.STOPPING);
+        var stopping = Replicas.CountIn(ReplicaState.STOPPING);
         if (HealthFailure is not null && running < Spec.NumReplicas)
         {
             Transition(DeploymentStatus.UNHEALTHY, DeploymentStatusTrigger.HEALTH_CHECK_FAILED,

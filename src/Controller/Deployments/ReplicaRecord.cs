@@ -1,8 +1,13 @@
+using System.Text.Json.Serialization;
 using ServeAspire.Model;
 
 namespace ServeAspire.Controller.Deployments;
 
-/// <summary>The controller's record of one replica (Ray's DeploymentReplica), checkpointed to the store.</summary>
+/// <summary>
+/// The controller's record of one replica (Ray's DeploymentReplica), checkpointed to the store. Its
+/// <see cref="State"/> changes only through <see cref="ReplicaStateContainer.Transition"/>, which
+/// refuses illegal moves and logs each change.
+/// </summary>
 public sealed class ReplicaRecord
 {
     public required string ReplicaId { get; init; }
@@ -11,7 +16,7 @@ public sealed class ReplicaRecord
     public required string NodeId { get; init; }
     /// <summary>The node incarnation that runs it; a restarted node runs none of its predecessor's replicas.</summary>
     public string? NodeInstanceId { get; set; }
-    public ReplicaState State { get; set; } = ReplicaState.STARTING;
+    [JsonInclude] public ReplicaState State { get; internal set; } = ReplicaState.STARTING;
     public int? Pid { get; set; }
     public string? Url { get; set; }
     public DateTimeOffset StartTime { get; init; }
@@ -25,10 +30,10 @@ public sealed class ReplicaRecord
     public bool StartConfirmed { get; set; }
 
     /// <summary>Ray's actor name for a replica.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
+    [JsonIgnore]
     public string ActorName => $"SERVE_REPLICA::{Deployment}#{ReplicaId}";
 
-    [System.Text.Json.Serialization.JsonIgnore]
+    [JsonIgnore]
     public bool IsAlive => State is ReplicaState.STARTING or ReplicaState.RUNNING or ReplicaState.UPDATING or ReplicaState.RECOVERING;
 }
 

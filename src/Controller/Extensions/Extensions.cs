@@ -11,6 +11,7 @@ using ServeAspire.Controller.Leadership;
 using System.Net;
 using System.Net.Sockets;
 using ServeAspire.Controller.Nodes;
+using ServeAspire.Controller.Proxies;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Runtime;
 using ServeAspire.Security;
@@ -38,9 +39,10 @@ internal static class Extensions
             socket.Bind(endpoint);
             return socket;
         });
-        builder.Services.AddSingleton(new LeaderState { InternalAddress = (internalUrl ?? publicUrl).TrimEnd('/') });
+        builder.Services.AddSingleton(sp => new LeaderState(sp.GetRequiredService<TimeProvider>()) { InternalAddress = (internalUrl ?? publicUrl).TrimEnd('/') });
         builder.Services.AddHostedService<LeaderElectionService>();
-        builder.Services.AddSingleton<ProxyHealthMonitor>();
+        builder.Services.AddSingleton<IProxyProbe, HttpProxyProbe>();
+        builder.Services.AddSingleton<ProxyStateManager>();
         builder.Services.AddHttpForwarder();
         StoreAddress.NormalizeIn(builder.Configuration);
         builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
@@ -55,21 +57,22 @@ internal static class Extensions
         builder.Services.AddSingleton(sp => ConfigLimits.Default with { MaxReplicas = sp.GetRequiredService<IOptions<ControllerOptions>>().Value.MaxReplicas });
         builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
-        builder.Services.AddSingleton<RoutingTablePublisher>();
+        builder.Services.AddSingleton(sp => new RoutingTablePublisher(sp.GetRequiredService<IClusterStore>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<IReplicaHealthProbe, HttpReplicaHealthProbe>();
         builder.Services.AddSingleton(sp => new ReplicaHealthTracker(sp.GetRequiredService<IReplicaHealthProbe>(), Random.Shared.NextDouble));
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
-            return new ServeState(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<ServeState>>(),
+            return new DeploymentStateManager(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<DeploymentStateManager>>(),
                 new ReplicaLimits(o.MaxStartingPerNode, o.MaxStartingPerDeployment, o.ReplicaStartupTimeout));
         });
+        builder.Services.AddSingleton<CheckpointManager>();
+        builder.Services.AddSingleton<NodeRegistry>();
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
             return new NodeSettleGate(o.ExpectedNodes, o.NodeSettleTimeout, o.NodeSettleWindow);
         });
-        builder.Services.AddSingleton(sp => new RegistrationJanitor(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.DeadRegistrationRetention));
         builder.Services.AddSingleton<TickFailpoint>();
         builder.Services.AddSingleton<ControlLoopService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());

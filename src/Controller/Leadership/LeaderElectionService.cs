@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ServeAspire.Runtime;
 using Microsoft.Extensions.Options;
 using ServeAspire.Controller.Checkpoints;
@@ -35,7 +34,7 @@ internal sealed partial class LeaderElectionService(
             {
                 if (leader.HoldsTenure)
                 {
-                    var sentAt = Stopwatch.GetTimestamp();
+                    var sentAt = time.GetTimestamp();
                     if (await store.RenewLeaseAsync(leader.InstanceId, leader.TenureToken, o.LeaseTtl, stoppingToken))
                     {
                         leader.Renewed(sentAt, o.LeaseTtl);
@@ -47,7 +46,7 @@ internal sealed partial class LeaderElectionService(
                 {
                     // A freshly (re)started instance lets a running standby take over first: it only
                     // competes after one lease TTL, unless no controller has ever led this cluster.
-                    var sentAt = Stopwatch.GetTimestamp();
+                    var sentAt = time.GetTimestamp();
                     var token = await store.AcquireLeaseAsync(leader.InstanceId, leader.InternalAddress, o.LeaseTtl, stoppingToken);
                     if (token > 0)
                     {

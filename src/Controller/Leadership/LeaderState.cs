@@ -1,23 +1,24 @@
-using System.Diagnostics;
-
 namespace ServeAspire.Controller.Leadership;
 
 /// <summary>This controller instance and whether it leads (with which fencing token).</summary>
-public sealed class LeaderState
+/// <param name="time">The clock the lease is timed on (its monotonic timestamp): tests pass a fake one.</param>
+public sealed class LeaderState(TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     public string InstanceId { get; } = Guid.NewGuid().ToString("N")[..12];
     /// <summary>This instance's own address (not the shared API port), for the standby to forward to.</summary>
     public string InternalAddress { get; set; } = "";
 
     private long _token;
-    private long _validUntil; // Stopwatch timestamp
+    private long _validUntil; // TimeProvider timestamp
 
     /// <summary>
     /// The fencing token of the current tenure; 0 when not leading — including when the lease may have
     /// expired without our noticing (a process paused past its TTL must not act, or claim to lead, on
     /// resume before it has renewed).
     /// </summary>
-    public long Token => Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil) ? Interlocked.Read(ref _token) : 0;
+    public long Token => _time.GetTimestamp() < Interlocked.Read(ref _validUntil) ? Interlocked.Read(ref _token) : 0;
     public bool IsLeader => Token > 0;
 
     /// <summary>
@@ -25,7 +26,7 @@ public sealed class LeaderState
     /// TTL started no earlier, so our view of the lease never outlives the store's (10 % margin).
     /// </summary>
     public void Renewed(long sentAt, TimeSpan ttl) =>
-        Interlocked.Exchange(ref _validUntil, sentAt + (long)(ttl.TotalSeconds * 0.9 * Stopwatch.Frequency));
+        Interlocked.Exchange(ref _validUntil, sentAt + (long)(ttl.TotalSeconds * 0.9 * _time.TimestampFrequency));
 
     /// <summary>Who leads, as last read from the lease (null: nobody, or unknown).</summary>
     public LeaseRecord? Leader { get; set; }

@@ -7,19 +7,46 @@ namespace ServeAspire.Proxy.Apis;
 internal static class ProxyAdminApi
 {
     public const string RoutingVersionHeader = "X-Serve-Routing-Version";
+    /// <summary>On a draining proxy's healthz: <c>draining</c> while requests are in flight, then <c>drained</c>.</summary>
+    public const string DrainHeader = "X-Serve-Drain";
 
     public static IEndpointRouteBuilder MapProxyAdminApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/-/healthz", (RoutingTableState state, ProxyLifecycle lifecycle) =>
-            lifecycle.Draining ? Results.Text("This node is being drained.", statusCode: 503)
-            : state.Current.Loaded ? Results.Text("success")
-            : Results.Text("This proxy has not received a routing table yet.", statusCode: 503));
+        app.MapGet("/-/healthz", (RoutingTableState state, ProxyLifecycle lifecycle, HttpResponse response) =>
+        {
+            if (lifecycle.Draining)
+            {
+                // Ray's answer while draining; the header tells the controller DRAINING from DRAINED (nothing in flight).
+                response.Headers[DrainHeader] = lifecycle.InFlight > 0 ? "draining" : "drained";
+                return Results.Text("This node is being drained.", statusCode: 503);
+            }
+            return state.Current.Loaded ? Results.Text("success")
+                : Results.Text("This proxy has not received a routing table yet.", statusCode: 503);
+        });
         app.MapGet("/-/routes", (RoutingTableState state, HttpResponse response) =>
         {
             var table = state.Current.Table;
             // Which table answered: lets an operator (and the failure tests) see that a change reached this proxy.
             response.Headers[RoutingVersionHeader] = table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Results.Json(table.Routes.OrderBy(r => r.RoutePrefix, StringComparer.Ordinal).ToDictionary(r => r.RoutePrefix, r => r.Application));
+        });
+        // What this proxy routes with, per deployment, and how long recent routing changes took to reach it
+        // (publish at the controller → applied here): for operators and bench/scale.sh.
+        app.MapGet("/-/routing", (RoutingTableState state) =>
+        {
+            var snapshot = state.Current;
+            var table = snapshot.Table;
+            return Results.Json(new
+            {
+                version = table.Version,
+                loaded = snapshot.Loaded,
+                deployments = table.Routes.ToDictionary(r => $"{r.Application}/{r.Deployment}", r => new
+                {
+                    version = table.EntryVersions.GetValueOrDefault(r.Key, table.Version),
+                    replicas = r.Replicas.Count,
+                }),
+                updates = state.RecentUpdates.Select(u => new { version = u.Version, lag_ms = u.LagMs }),
+            });
         });
         return app;
     }

@@ -22,7 +22,6 @@ namespace ServeAspire.Proxy.Forwarding;
 internal sealed partial class ReplicaForwarder
 {
     private readonly RoutingTableState _state;
-    private readonly RouterRegistry _routers;
     private readonly IHttpForwarder _forwarder;
     private readonly ProxyMetrics _metrics;
     private readonly ProxyOptions _options;
@@ -43,13 +42,12 @@ internal sealed partial class ReplicaForwarder
     private readonly UnresponsiveReplicaReporter _unresponsive;
     private readonly ForwarderRequestConfig _requestConfig;
 
-    public ReplicaForwarder(RoutingTableState state, RouterRegistry routers, IHttpForwarder forwarder, ProxyMetrics metrics,
+    public ReplicaForwarder(RoutingTableState state, IHttpForwarder forwarder, ProxyMetrics metrics,
         IOptions<ProxyOptions> options, ProxyLifecycle lifecycle, UnresponsiveReplicaReporter unresponsive, ILogger<ReplicaForwarder> logger)
     {
         _unresponsive = unresponsive;
         _lifecycle = lifecycle;
         _state = state;
-        _routers = routers;
         _forwarder = forwarder;
         _metrics = metrics;
         _options = options.Value;
@@ -132,7 +130,7 @@ internal sealed partial class ReplicaForwarder
             await ErrorAsync(context, 404, $"Path '{path}' not found. Ping http://{context.Request.Host}/-/routes for available routes.");
             return;
         }
-        var router = _routers.Get(route);
+        var router = snapshot.RouterFor(route);
         if (router is null || router.Slots.Count == 0)
         {
             _metrics.Request(route.Application, 503);

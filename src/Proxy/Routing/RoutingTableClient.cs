@@ -9,7 +9,9 @@ namespace ServeAspire.Proxy.Routing;
 /// <summary>
 /// Keeps the cached routing table current (Ray's LongPollClient): a push on the store's channel
 /// triggers a read at once, and a periodic poll covers a missed push or a resubscription after an
-/// outage. Failures keep the cached table: the data path never waits for the control plane.
+/// outage. Either way it reads the small index first and fetches only the entries whose version
+/// differs from the one it holds; an unchanged index costs one GET. Failures keep the cached table:
+/// the data path never waits for the control plane.
 /// </summary>
 internal sealed partial class RoutingTableClient(
     RoutingTableState state,
@@ -29,13 +31,8 @@ internal sealed partial class RoutingTableClient(
             if (!_subscribed) _subscribed = await SubscribeAsync();
             try
             {
-                var json = await redis.GetDatabase().StringGetAsync(keys.Routes);
-                if (json.HasValue)
-                {
-                    var table = JsonSerializer.Deserialize<RoutingTable>(json.ToString(), SerializerOptions.Default);
-                    if (table is not null && state.TryApply(table))
-                        Log.TableApplied(logger, options.Value.Name, table.Version, table.Routes.Count, table.Routes.Sum(r => r.Replicas.Count));
-                }
+                if (await FetchAsync() is { } table && state.TryApply(table))
+                    Log.TableApplied(logger, options.Value.Name, table.Version, table.Routes.Count, table.Routes.Sum(r => r.Replicas.Count));
                 if (failing) Log.StoreBack(logger, options.Value.Name);
                 failing = false;
             }
@@ -47,6 +44,39 @@ internal sealed partial class RoutingTableClient(
             try { await _wake.WaitAsync(options.Value.RoutesPollInterval, stoppingToken); }
             catch (OperationCanceledException) { break; }
         }
+    }
+
+    /// <returns>The newer table, or null when the store holds nothing newer than ours.</returns>
+    private async Task<RoutingTable?> FetchAsync()
+    {
+        var db = redis.GetDatabase();
+        var json = await db.StringGetAsync(keys.RoutesIndex);
+        if (!json.HasValue || JsonSerializer.Deserialize<RoutingIndex>(json.ToString(), SerializerOptions.Default) is not { } index) return null;
+        var held = state.Current;
+        if (held.Loaded && index.Version <= held.Table.Version) return null;
+        var have = new Dictionary<string, RouteEntry>(held.Table.Routes.Count, StringComparer.Ordinal);
+        foreach (var r in held.Table.Routes) have[r.Key] = r;
+        var missing = index.Entries
+            .Where(e => !have.ContainsKey(e.Key) || held.Table.EntryVersions.GetValueOrDefault(e.Key) != e.Version)
+            .Select(e => e.Key).ToList();
+        var fetched = new Dictionary<string, RouteEntry>(StringComparer.Ordinal);
+        if (missing.Count > 0)
+        {
+            var values = await db.HashGetAsync(keys.RouteEntries, missing.Select(k => (RedisValue)k).ToArray());
+            for (var i = 0; i < missing.Count; i++)
+                if (values[i].HasValue && JsonSerializer.Deserialize<RouteEntry>(values[i].ToString(), SerializerOptions.Default) is { } entry)
+                    fetched[missing[i]] = entry;
+        }
+        var routes = new List<RouteEntry>(index.Entries.Count);
+        var versions = new Dictionary<string, long>(index.Entries.Count, StringComparer.Ordinal);
+        foreach (var e in index.Entries)
+        {
+            // An entry removed between the two reads is left out; the next index says so too.
+            if (!fetched.TryGetValue(e.Key, out var route) && !have.TryGetValue(e.Key, out route)) continue;
+            routes.Add(route);
+            versions[e.Key] = e.Version;
+        }
+        return new RoutingTable(index.Version, index.RequestTimeoutS, routes) { EntryVersions = versions, PublishedAtMs = index.PublishedAtMs };
     }
 
     private async Task<bool> SubscribeAsync()

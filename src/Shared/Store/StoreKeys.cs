@@ -13,8 +13,10 @@ public sealed class StoreKeys(string cluster)
     public string Config => Prefix + "config";
     /// <summary>Deployment target state and replica placement checkpoint.</summary>
     public string DeploymentState => Prefix + "deployment_state";
-    /// <summary>The published routing table (JSON).</summary>
-    public string Routes => Prefix + "routes";
+    /// <summary>The published routing table's index (JSON <c>RoutingIndex</c>): its version and each entry's version.</summary>
+    public string RoutesIndex => Prefix + "routes:index";
+    /// <summary>Hash entry key (application, newline, deployment) → that deployment's route (JSON <c>RouteEntry</c>).</summary>
+    public string RouteEntries => Prefix + "routes:entries";
     /// <summary>Channel announcing a new routing table version.</summary>
     public string RoutesChannel => Prefix + "routes:changed";
     /// <summary>Hash node id → registration (last seen).</summary>

@@ -86,7 +86,7 @@ public sealed class RedisClusterStoreTests : IAsyncLifetime
 
         await Assert.ThrowsAsync<FencedException>(() => _store.SaveConfigAsync("stale a", a, default));
         await Assert.ThrowsAsync<FencedException>(() => _store.SaveStateAsync("stale a", a, default));
-        await Assert.ThrowsAsync<FencedException>(() => _store.PublishRoutesAsync(new RoutingTable(99, null, []), a, default));
+        await Assert.ThrowsAsync<FencedException>(() => _store.PublishRoutesAsync(new RoutingTable(99, null, []), [], a, default));
         Assert.Equal("from b", await _store.LoadConfigAsync(default));
         Assert.Null(await _store.LoadRoutesAsync(default));
         Assert.False(await _store.IsTokenCurrentAsync(a, default));

@@ -1,6 +1,7 @@
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Routing;
 using ServeAspire.Model;
+using ServeAspire.Proxy.LoadBalancing;
 using ServeAspire.Proxy.Routing;
 
 namespace ServeAspire.UnitTests.Routing;
@@ -55,7 +56,7 @@ public sealed class RoutingTableTests
     [Fact]
     public void ProxyState_AppliesOnlyNewerVersions()
     {
-        var state = new RoutingTableState();
+        var state = new RoutingTableState(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
         Assert.False(state.Current.Loaded);
         Assert.True(state.TryApply(new RoutingTable(5, null, [Route("/", "a")])));
         Assert.False(state.TryApply(new RoutingTable(4, null, [Route("/", "old")])));
@@ -92,7 +93,7 @@ public sealed class RoutingTableTests
         public int Publishes;
         public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Stored);
         public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task PublishRoutesAsync(RoutingTable table, long token, CancellationToken cancellationToken)
+        public Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken)
         {
             Stored = table;
             Publishes++;

@@ -6,16 +6,29 @@ using ServeAspire.Model;
 namespace ServeAspire.Controller.Deployments;
 
 /// <summary>
-/// All applications, deployments and replicas the controller manages (Ray's ApplicationStateManager
-/// and DeploymentStateManager in one). Pure state: no sockets, processes or Redis. The control loop
-/// feeds it observations and performs the actions it returns; every method is safe to run again.
+/// Every application and deployment the controller manages (Ray's DeploymentStateManager, with the
+/// applications it belongs to): one <see cref="DeploymentState"/> per deployment, each holding its
+/// replicas in a <see cref="ReplicaStateContainer"/>, plus an index replica id → deployment so an
+/// action result or a health report finds its replica in O(1). Pure state: no sockets, processes or
+/// Redis. The control loop feeds it observations and performs the actions it returns; every method
+/// is safe to run again.
 /// </summary>
-public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHistory, Func<string> newReplicaId, ILogger<ServeState> logger, ReplicaLimits? replicaLimits = null)
+public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, int deadHistory, Func<string> newReplicaId, ILogger<DeploymentStateManager> logger, ReplicaLimits? replicaLimits = null)
 {
     private readonly ReplicaLimits limits = replicaLimits ?? ReplicaLimits.Default;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ApplicationState> _apps = [];
-    private readonly LinkedList<DeadReplica> _dead = new();
+    private readonly Dictionary<string, DeploymentState> _byReplica = new(StringComparer.Ordinal);
+    private readonly DeadReplicaHistory _dead = new(deadHistory);
+    private long _version;
+
+    /// <summary>
+    /// Grows with every change to what is checkpointed (a replica added, removed, moved to another
+    /// state, or a field of it changed): the checkpoint manager saves only when it moved.
+    /// </summary>
+    public long Version => Interlocked.Read(ref _version);
+
+    private void Changed() => Interlocked.Increment(ref _version);
 
     /// <summary>The applied config document, as submitted (null before the first PUT).</summary>
     public JsonNode? ConfigDocument { get; private set; }
@@ -23,7 +36,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     public T Read<T>(Func<IReadOnlyDictionary<string, ApplicationState>, IReadOnlyCollection<DeadReplica>, T> reader)
     {
-        lock (_lock) return reader(_apps, _dead);
+        lock (_lock) return reader(_apps, _dead.Items);
     }
 
     /// <summary>Forgets everything (a controller that stops leading; the next tenure recovers from the checkpoint).</summary>
@@ -32,7 +45,9 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         lock (_lock)
         {
             _apps.Clear();
+            _byReplica.Clear();
             _dead.Clear();
+            Changed();
             Config = ServeDeployConfig.Empty;
             ConfigDocument = null;
         }
@@ -74,7 +89,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 foreach (var spec in appConfig.Deployments)
                 {
                     if (app.Deployments.TryGetValue(spec.Name, out var dep)) dep.SetSpec(spec);
-                    else app.Deployments[spec.Name] = new DeploymentState(appConfig.Name, spec);
+                    else app.Deployments[spec.Name] = new DeploymentState(appConfig.Name, spec, Changed, logger);
                 }
             }
         }
@@ -86,9 +101,9 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         lock (_lock)
             foreach (var r in replicas)
                 if (_apps.TryGetValue(r.Application, out var app) && app.Deployments.TryGetValue(r.Deployment, out var dep) &&
-                    dep.Replicas.All(x => x.ReplicaId != r.ReplicaId))
+                    !_byReplica.ContainsKey(r.ReplicaId))
                 {
-                    dep.Replicas.Add(r);
+                    Track(dep, r);
                     dep.EverPlaced = true;
                 }
     }
@@ -111,9 +126,9 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     private HashSet<string> ObserveReplicas(ClusterObservation observation, DateTimeOffset now)
     {
-        var known = new HashSet<string>();
+        var known = new HashSet<string>(StringComparer.Ordinal);
         foreach (var dep in AllDeployments())
-            foreach (var rec in dep.Replicas.ToList())
+            foreach (var rec in dep.Replicas.All.ToList())
             {
                 known.Add(rec.ReplicaId);
                 if (!observation.Nodes.TryGetValue(rec.NodeId, out var node))
@@ -127,15 +142,18 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                     MarkDead(dep, rec, now, $"node {rec.NodeId} restarted");
                     continue;
                 }
-                var info = node.Replicas.Replicas.FirstOrDefault(r => r.ReplicaId == rec.ReplicaId);
-                if (info is null)
+                if (!observation.TryFindReplica(rec.NodeId, rec.ReplicaId, out var info))
                 {
                     if (rec.StartConfirmed) MarkDead(dep, rec, now, $"no longer running on node {rec.NodeId}");
                     continue;
                 }
-                rec.NodeInstanceId ??= node.Replicas.InstanceId;
-                rec.StartConfirmed = true;
-                rec.Pid = info.Pid ?? rec.Pid;
+                if (rec.NodeInstanceId is null || !rec.StartConfirmed || (info.Pid is { } pid && pid != rec.Pid))
+                {
+                    rec.NodeInstanceId ??= node.Replicas.InstanceId;
+                    rec.StartConfirmed = true;
+                    rec.Pid = info.Pid ?? rec.Pid;
+                    Changed();
+                }
                 switch (info.State)
                 {
                     case ReplicaProcessState.DEAD:
@@ -147,16 +165,16 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                         MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? StoppedReason(rec) : info.Message ?? "exited");
                         break;
                     case ReplicaProcessState.RUNNING when rec.State == ReplicaState.STARTING:
-                        rec.State = ReplicaState.RUNNING;
                         rec.Url = info.Url;
+                        dep.Replicas.Transition(rec, ReplicaState.RUNNING);
                         dep.ConsecutiveStartupFailures = 0;
                         dep.LastStartupError = null;
                         Log.ReplicaRunning(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid);
                         break;
                     case ReplicaProcessState.STOPPING when rec.State != ReplicaState.STOPPING:
-                        rec.State = ReplicaState.STOPPING;
                         rec.StopRequestedAt ??= now;
                         rec.StopSent = true;
+                        dep.Replicas.Transition(rec, ReplicaState.STOPPING);
                         break;
                 }
             }
@@ -176,7 +194,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 {
                     // Recovery adopts, never restarts: a live replica we had lost track of keeps running.
                     dep.EverPlaced = true;
-                    dep.Replicas.Add(new ReplicaRecord
+                    Track(dep, new ReplicaRecord
                     {
                         ReplicaId = info.ReplicaId, Application = info.Application, Deployment = info.Deployment,
                         NodeId = node.Node.NodeId, NodeInstanceId = node.Replicas.InstanceId,
@@ -194,48 +212,55 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
     private void Scale(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
     {
         var liveNodes = observation.PlaceableNodes();
-        var draining = observation.Nodes.Values.Where(n => n.Node.Draining).Select(n => n.Node.NodeId).ToHashSet();
+        var draining = observation.Nodes.Values.Where(n => n.Node.Draining).Select(n => n.Node.NodeId).ToHashSet(StringComparer.Ordinal);
 
         // Pass 1, everything that stops: deleted deployments, draining nodes, scale-downs, starts that
         // took too long. A new config supersedes the old at once, and what leaves frees room first.
         foreach (var dep in AllDeployments())
         {
-            var alive = dep.Alive.ToList();
             if (dep.Deleting)
             {
-                foreach (var r in alive) BeginStop(dep, r, now, "deployment deleted");
+                foreach (var r in dep.Alive.ToList()) BeginStop(dep, r, now, "deployment deleted");
                 continue;
             }
             // A draining node's replicas leave the routes now and stop gracefully; replacements go elsewhere.
-            foreach (var r in alive.Where(r => draining.Contains(r.NodeId))) BeginStop(dep, r, now, $"node {r.NodeId} is draining");
-            foreach (var r in alive.Where(r => r.State == ReplicaState.STARTING && now - r.StartTime >= limits.StartupTimeout))
+            if (draining.Count > 0)
+                foreach (var r in dep.Alive.Where(r => draining.Contains(r.NodeId)).ToList()) BeginStop(dep, r, now, $"node {r.NodeId} is draining");
+            foreach (var r in dep.Replicas.In(ReplicaState.STARTING).Where(r => now - r.StartTime >= limits.StartupTimeout).ToList())
             {
                 // A constructor that never finishes is a constructor failure (retried, then DEPLOY_FAILED).
                 dep.ConsecutiveStartupFailures++;
                 dep.LastStartupError = $"replica {r.ReplicaId} did not become ready within {limits.StartupTimeout.TotalSeconds:F0} s";
                 BeginStop(dep, r, now, dep.LastStartupError);
             }
-            alive = dep.Alive.ToList();
-            if (alive.Count > dep.Spec.NumReplicas)
-                foreach (var r in DeploymentScheduler.ChooseVictims(alive, alive.Count - dep.Spec.NumReplicas, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
+            var excess = dep.Replicas.AliveCount - dep.Spec.NumReplicas;
+            if (excess > 0)
+                foreach (var r in DeploymentScheduler.ChooseVictims(dep.Alive.ToList(), excess, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
                     BeginStop(dep, r, now, "scaling down");
         }
 
         // Pass 2, starts, bounded: a node takes no more processes than it advertises (stopping ones
         // still count until they are gone), and no more than MaxStartingPerNode start at once.
-        var all = AllDeployments().SelectMany(d => d.Replicas).ToList();
-        var occupied = all.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
-        var startingOn = all.Where(r => r.State == ReplicaState.STARTING).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
-        var totals = all.Where(r => r.IsAlive).GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
+        // The per-node counts are taken once per pass (O(replicas)), then kept up to date as we place.
+        var occupied = new Dictionary<string, int>(StringComparer.Ordinal);
+        var startingOn = new Dictionary<string, int>(StringComparer.Ordinal);
+        var totals = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var dep in AllDeployments())
+            foreach (var r in dep.Replicas.All)
+            {
+                Increment(occupied, r.NodeId);
+                if (r.State == ReplicaState.STARTING) Increment(startingOn, r.NodeId);
+                if (r.IsAlive) Increment(totals, r.NodeId);
+            }
         int Capacity(string node) => observation.Nodes[node].Node.Capacity is > 0 and var c ? c : int.MaxValue;
         int CapacityRoom(string node) => Math.Max(0, Capacity(node) - occupied.GetValueOrDefault(node));
         foreach (var dep in AllDeployments())
         {
             dep.PlacementNote = null;
             if (dep.Deleting || dep.Failed) continue;
-            var alive = dep.Alive.ToList();
+            var aliveCount = dep.Replicas.AliveCount;
             var target = dep.Spec.NumReplicas;
-            if (alive.Count >= target) continue;
+            if (aliveCount >= target) continue;
             if (!dep.EverPlaced && observation.FirstPlacementHold is { } hold)
             {
                 // A fresh deployment waits (bounded) for every node to register, so it is spread evenly.
@@ -243,22 +268,26 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 continue;
             }
             var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);
-            var perNode = alive.GroupBy(r => r.NodeId).ToDictionary(g => g.Key, g => g.Count());
-            var room = liveNodes.ToDictionary(n => n, n => Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n)));
-            var wanted = target - alive.Count;
-            var startNow = Math.Min(wanted, Math.Max(0, limits.MaxStartingPerDeployment - alive.Count(r => r.State == ReplicaState.STARTING)));
+            var perNode = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var r in dep.Alive) Increment(perNode, r.NodeId);
+            var room = new Dictionary<string, int>(liveNodes.Count, StringComparer.Ordinal);
+            foreach (var n in liveNodes) room[n] = Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n));
+            var wanted = target - aliveCount;
+            var startNow = Math.Min(wanted, Math.Max(0, limits.MaxStartingPerDeployment - dep.Starting));
             var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room).ToList();
             if (placed.Count < startNow && dep.Spec.MaxReplicasPerNode is null)
             {
                 // The default per-node share only spreads (Ray's SPREAD is soft): the share of a node
                 // that is full (capacity, not start slots: those free up) goes to the nodes with room.
-                var afterFirst = perNode.ToDictionary();
+                var afterFirst = perNode.ToDictionary(StringComparer.Ordinal);
+                var placedOn = new Dictionary<string, int>(StringComparer.Ordinal);
                 foreach (var n in placed)
                 {
-                    afterFirst[n] = afterFirst.GetValueOrDefault(n) + 1;
+                    Increment(afterFirst, n);
+                    Increment(placedOn, n);
                     room[n]--;
                 }
-                var stranded = liveNodes.Where(n => CapacityRoom(n) - placed.Count(p => p == n) <= 0)
+                var stranded = liveNodes.Where(n => CapacityRoom(n) - placedOn.GetValueOrDefault(n) <= 0)
                     .Sum(n => Math.Max(0, maxPerNode - afterFirst.GetValueOrDefault(n)));
                 if (stranded > 0)
                     placed.AddRange(DeploymentScheduler.Place(Math.Min(stranded, startNow - placed.Count), liveNodes, afterFirst, totals, int.MaxValue, room));
@@ -270,12 +299,12 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                     ReplicaId = newReplicaId(), Application = dep.Application, Deployment = dep.Spec.Name,
                     NodeId = nodeId, StartTime = now,
                 };
-                dep.Replicas.Add(rec);
+                Track(dep, rec);
                 dep.EverPlaced = true;
-                totals[nodeId] = totals.GetValueOrDefault(nodeId) + 1;
-                occupied[nodeId] = occupied.GetValueOrDefault(nodeId) + 1;
-                startingOn[nodeId] = startingOn.GetValueOrDefault(nodeId) + 1;
-                perNode[nodeId] = perNode.GetValueOrDefault(nodeId) + 1;
+                Increment(totals, nodeId);
+                Increment(occupied, nodeId);
+                Increment(startingOn, nodeId);
+                Increment(perNode, nodeId);
                 actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
                     rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
                     dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS)));
@@ -297,10 +326,13 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         }
     }
 
+    private static void Increment(Dictionary<string, int> counts, string key) =>
+        System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out _)++;
+
     private void BeginStop(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason)
     {
         // Out of the routing table now; the node is told after routeWithdrawDelay, once proxies have the new table.
-        rec.State = ReplicaState.STOPPING;
+        if (!dep.Replicas.Transition(rec, ReplicaState.STOPPING)) return;
         rec.StopRequestedAt = now;
         rec.StopReason = reason;
         Log.ReplicaStopping(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, reason);
@@ -309,8 +341,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
     private void SendDueStops(ClusterObservation observation, DateTimeOffset now, List<ReplicaAction> actions)
     {
         foreach (var dep in AllDeployments())
-            foreach (var rec in dep.Replicas)
-                if (rec.State == ReplicaState.STOPPING && !rec.StopSent && now - rec.StopRequestedAt >= routeWithdrawDelay &&
+            foreach (var rec in dep.Replicas.In(ReplicaState.STOPPING))
+                if (!rec.StopSent && now - rec.StopRequestedAt >= routeWithdrawDelay &&
                     observation.Nodes.TryGetValue(rec.NodeId, out var node) && node.Replicas is not null)
                     actions.Add(new StopReplicaAction(node.Node, rec.ReplicaId));
     }
@@ -322,10 +354,14 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         {
             var (dep, rec) = Find(replicaId);
             if (dep is null || rec is null) return;
-            if (accepted) rec.StartConfirmed = true;
+            if (accepted)
+            {
+                rec.StartConfirmed = true;
+                Changed();
+            }
             else
             {
-                dep.Replicas.Remove(rec);
+                Untrack(dep, rec);
                 Log.StartFailed(logger, dep.Application, dep.Spec.Name, replicaId, rec.NodeId, error);
             }
         }
@@ -338,7 +374,11 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
         {
             var (dep, rec) = Find(replicaId);
             if (dep is null || rec is null) return;
-            if (accepted) rec.StopSent = true;
+            if (accepted)
+            {
+                rec.StopSent = true;
+                Changed();
+            }
             else if (unknownToNode) MarkDead(dep, rec, now, StoppedReason(rec));
         }
     }
@@ -375,7 +415,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
             if (dep is null || rec is null || rec.State != ReplicaState.RUNNING) return false;
             // One at a time per deployment: when every replica is slow (overload, or request_timeout_s
             // too short for the model), replacing them all at once would turn slowness into an outage.
-            if (dep.Replicas.Any(r => r.State == ReplicaState.STOPPING && r.StopReason?.StartsWith(UnresponsivePrefix, StringComparison.Ordinal) == true))
+            if (dep.Replicas.In(ReplicaState.STOPPING).Any(r => r.StopReason?.StartsWith(UnresponsivePrefix, StringComparison.Ordinal) == true))
             {
                 Log.UnresponsiveDeferred(logger, dep.Application, dep.Spec.Name, replicaId, reason);
                 return false;
@@ -395,15 +435,24 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
     {
         lock (_lock)
             return AllDeployments().Where(d => !d.Deleting)
-                .SelectMany(d => d.Replicas.Where(r => r.State == ReplicaState.RUNNING && r.Url is not null).Select(r => (r.ReplicaId, r.Url!, d.Spec)))
+                .SelectMany(d => d.Replicas.In(ReplicaState.RUNNING).Where(r => r.Url is not null).Select(r => (r.ReplicaId, r.Url!, d.Spec)))
                 .ToList();
     }
 
-    private (DeploymentState?, ReplicaRecord?) Find(string replicaId)
+    /// <summary>O(1): through the replica index, not a search of every deployment.</summary>
+    private (DeploymentState?, ReplicaRecord?) Find(string replicaId) =>
+        _byReplica.TryGetValue(replicaId, out var dep) && dep.Replicas.TryGet(replicaId, out var rec) ? (dep, rec) : (null, null);
+
+    private void Track(DeploymentState dep, ReplicaRecord rec)
     {
-        foreach (var dep in AllDeployments())
-            if (dep.Replicas.FirstOrDefault(r => r.ReplicaId == replicaId) is { } rec) return (dep, rec);
-        return (null, null);
+        dep.Replicas.Add(rec);
+        _byReplica[rec.ReplicaId] = dep;
+    }
+
+    private void Untrack(DeploymentState dep, ReplicaRecord rec)
+    {
+        dep.Replicas.Remove(rec);
+        _byReplica.Remove(rec.ReplicaId);
     }
 
     private void CleanUp()
@@ -422,9 +471,8 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     private void MarkDead(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason)
     {
-        dep.Replicas.Remove(rec);
-        _dead.AddFirst(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason));
-        while (_dead.Count > deadHistory) _dead.RemoveLast();
+        Untrack(dep, rec);
+        _dead.Add(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason));
         if (reason.StartsWith("stopped", StringComparison.Ordinal)) Log.ReplicaStopped(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId);
         else Log.ReplicaDied(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid, reason);
     }
@@ -440,7 +488,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
                 .Where(a => !a.Deleting && a.Config.RoutePrefix is not null)
                 .SelectMany(a => a.Deployments.Values.Where(d => !d.Deleting).Select(d => new RouteEntry(
                     a.Config.RoutePrefix!, a.Name, d.Spec.Name, d.Spec.MaxOngoingRequests, d.Spec.MaxQueuedRequests, d.Spec.RetryOnFailure,
-                    d.Replicas.Where(r => r.State == ReplicaState.RUNNING && r.Url is not null)
+                    d.Replicas.In(ReplicaState.RUNNING).Where(r => r.Url is not null)
                         .OrderBy(r => r.ReplicaId, StringComparer.Ordinal)
                         .Select(r => new ReplicaEndpoint(r.ReplicaId, r.Url!, r.NodeId)).ToList())))
                 .OrderBy(r => r.RoutePrefix, StringComparer.Ordinal)
@@ -451,7 +499,7 @@ public sealed partial class ServeState(TimeSpan routeWithdrawDelay, int deadHist
 
     public IReadOnlyList<ReplicaRecord> AllReplicas()
     {
-        lock (_lock) return AllDeployments().SelectMany(d => d.Replicas).ToList();
+        lock (_lock) return AllDeployments().SelectMany(d => d.Replicas.All).ToList();
     }
 
     private static partial class Log

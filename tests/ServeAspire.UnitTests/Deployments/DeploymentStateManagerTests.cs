@@ -7,16 +7,16 @@ using ServeAspire.Runtime;
 namespace ServeAspire.UnitTests.Deployments;
 
 /// <summary>The controller's state machine against fake node observations: no processes, no Redis.</summary>
-public sealed class ServeStateTests
+public sealed class DeploymentStateManagerTests
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch.AddDays(20000);
-    private ServeState _state;
+    private DeploymentStateManager _state;
     private int _ids;
     private readonly Dictionary<string, FakeNode> _nodes = [];
 
-    public ServeStateTests()
+    public DeploymentStateManagerTests()
     {
-        _state = new ServeState(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<ServeState>.Instance);
+        _state = new DeploymentStateManager(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<DeploymentStateManager>.Instance);
         foreach (var n in new[] { "node-0", "node-1", "node-2" }) _nodes[n] = new FakeNode(n);
     }
 
@@ -28,7 +28,7 @@ public sealed class ServeStateTests
     }
 
     private void UseLimits(ReplicaLimits limits) =>
-        _state = new ServeState(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<ServeState>.Instance, limits);
+        _state = new DeploymentStateManager(TimeSpan.FromSeconds(1), 50, () => $"r{_ids++}", NullLogger<DeploymentStateManager>.Instance, limits);
 
     private void SetCapacity(int capacity)
     {
@@ -122,7 +122,7 @@ public sealed class ServeStateTests
         var first = Tick(T0.AddSeconds(2));
         Assert.Empty(first); // withdrawn from routes, not stopped yet
         Assert.Equal(2, _state.BuildRoutes().Routes.Single().Replicas.Count);
-        Assert.Equal(4, Deployment.Replicas.Count(r => r.State == ReplicaState.STOPPING));
+        Assert.Equal(4, Deployment.Replicas.All.Count(r => r.State == ReplicaState.STOPPING));
 
         var second = Tick(T0.AddSeconds(3));
         Assert.Equal(4, second.OfType<StopReplicaAction>().Count());
@@ -149,7 +149,7 @@ public sealed class ServeStateTests
         AllConstructorsFinish();
         Tick(T0.AddSeconds(3));
         Assert.Equal(6, Deployment.Running);
-        Assert.All(Deployment.Replicas.GroupBy(r => r.NodeId), g => Assert.Equal(3, g.Count()));
+        Assert.All(Deployment.Replicas.All.GroupBy(r => r.NodeId), g => Assert.Equal(3, g.Count()));
     }
 
     [Fact]
@@ -186,7 +186,7 @@ public sealed class ServeStateTests
         _nodes["node-1"].Replicas["old"] = new ReplicaProcessInfo("old", "sleepy", "SleepyPid", ReplicaProcessState.RUNNING, 4242, "http://127.0.0.1:1/old", T0, null, null);
         var actions = Tick(T0);
         Assert.Empty(actions);
-        var adopted = Assert.Single(Deployment.Replicas);
+        var adopted = Assert.Single(Deployment.Replicas.All);
         Assert.Equal(("old", 4242, ReplicaState.RUNNING), (adopted.ReplicaId, adopted.Pid!.Value, adopted.State));
     }
 
@@ -262,7 +262,7 @@ public sealed class ServeStateTests
         Tick(T0);
         AllConstructorsFinish();
         Tick(T0.AddSeconds(1));
-        var victim = Deployment.Replicas[0].ReplicaId;
+        var victim = Deployment.Replicas.All.First().ReplicaId;
 
         _state.MarkUnhealthy(victim, 3, "InvalidOperationException: toggled", T0.AddSeconds(2));
         Assert.Equal(DeploymentStatus.UNHEALTHY, Deployment.Status);
@@ -369,7 +369,7 @@ public sealed class ServeStateTests
             """);
         var first = Tick(T0.AddSeconds(2));
         Assert.Empty(first.OfType<StartReplicaAction>()); // the old replicas still hold every slot
-        Assert.Equal(6, _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].Replicas.Count(r => r.State == ReplicaState.STOPPING)));
+        Assert.Equal(6, _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].Replicas.All.Count(r => r.State == ReplicaState.STOPPING)));
         Assert.Equal(6, Tick(T0.AddSeconds(3)).OfType<StopReplicaAction>().Count());
         AllStopsFinish();
         var starts = Tick(T0.AddSeconds(4)).OfType<StartReplicaAction>().ToList();
@@ -384,7 +384,7 @@ public sealed class ServeStateTests
         Tick(T0);
         AllConstructorsFinish();
         Tick(T0.AddSeconds(1));
-        var victim = Deployment.Replicas[0].ReplicaId;
+        var victim = Deployment.Replicas.All.First().ReplicaId;
 
         Assert.True(_state.MarkUnresponsive(victim, "3 requests in a row exceeded request_timeout_s=1 on proxy proxy-0", T0.AddSeconds(2)));
         Assert.False(_state.MarkUnresponsive(victim, "again", T0.AddSeconds(2))); // already on its way out
@@ -417,7 +417,7 @@ public sealed class ServeStateTests
         Tick(T0);
         AllConstructorsFinish();
         Tick(T0.AddSeconds(1));
-        var node = Assert.Single(Deployment.Replicas).NodeId;
+        var node = Assert.Single(Deployment.Replicas.All).NodeId;
 
         _nodes.Remove(node); // its only replica died with its node
         var actions = _state.Reconcile(Observe() with { FirstPlacementHold = "waiting" }, T0.AddSeconds(2));
@@ -437,7 +437,7 @@ public sealed class ServeStateTests
             AllConstructorsFinish();
             Tick(T0.AddSeconds(t));
         }
-        Assert.All(Deployment.Replicas.GroupBy(r => r.NodeId), g => Assert.Equal(4, g.Count()));
+        Assert.All(Deployment.Replicas.All.GroupBy(r => r.NodeId), g => Assert.Equal(4, g.Count()));
     }
 
     [Fact]
@@ -447,7 +447,7 @@ public sealed class ServeStateTests
         Tick(T0);
         AllConstructorsFinish();
         Tick(T0.AddSeconds(1));
-        var ids = Deployment.Replicas.Select(r => r.ReplicaId).ToList();
+        var ids = Deployment.Replicas.All.Select(r => r.ReplicaId).ToList();
         Assert.True(_state.MarkUnresponsive(ids[0], "slow", T0.AddSeconds(2)));
         Assert.False(_state.MarkUnresponsive(ids[1], "slow", T0.AddSeconds(2))); // deferred while the first is replaced
         Tick(T0.AddSeconds(3));
