@@ -186,8 +186,9 @@ internal sealed partial class ControlLoopService(
         }
     }
 
+    /// <summary>One tick (internal for the step-isolation tests).</summary>
     /// <returns>False when a step failed because the store was unreachable (the loop backs off).</returns>
-    private async Task<bool> TickAsync(long token, CancellationToken cancellationToken)
+    internal async Task<bool> TickAsync(long token, CancellationToken cancellationToken)
     {
         await failpoint.HoldAsync(TickFailpoint.AtTickStart, cancellationToken);
         var storeOk = true;

@@ -58,10 +58,17 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         var replicas = await app.ReplicasAsync("post", "Slow");
         var gets = Enumerable.Range(0, 4).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=3000"))).ToList();
         var posts = Enumerable.Range(0, 4).Select(_ => app.Http.PostAsync(new Uri(app.Proxy(0), "/post?ms=3000"), new StringContent("payload"))).ToList();
-        // Kill once the victim holds at least one GET and one POST mid-flight (asked of the replica itself).
+        // Kill once all 8 requests are in flight on the two replicas (asked of the replicas themselves), the victim
+        // holding at least one GET and one POST: from then on no request can still arrive at the victim, so what
+        // it holds is what the kill interrupts (a count taken earlier could miss a POST that arrived after it).
         var victimAddress = (await app.ActorsAsync($"?actor_id={Uri.EscapeDataString(replicas[0].ReplicaId)}"))[0]!["address"]!.GetValue<string>();
-        var held = await ServeApp.WaitUntilAsync(async () => JsonNode.Parse(await app.Http.GetStringAsync(new Uri(new Uri(victimAddress), "/?inflight")))!,
-            n => n["get"]!.GetValue<int>() >= 1 && n["post"]!.GetValue<int>() >= 1, TimeSpan.FromSeconds(10), "a GET and a POST in flight on the victim");
+        var otherAddress = (await app.ActorsAsync($"?actor_id={Uri.EscapeDataString(replicas[1].ReplicaId)}"))[0]!["address"]!.GetValue<string>();
+        async Task<JsonNode> InflightAsync(string address) => JsonNode.Parse(await app.Http.GetStringAsync(new Uri(new Uri(address), "/?inflight")))!;
+        static int Total(JsonNode n) => n["get"]!.GetValue<int>() + n["post"]!.GetValue<int>();
+        var (held, other) = await ServeApp.WaitUntilAsync(async () => (Victim: await InflightAsync(victimAddress), Other: await InflightAsync(otherAddress)),
+            n => n.Victim["get"]!.GetValue<int>() >= 1 && n.Victim["post"]!.GetValue<int>() >= 1 && Total(n.Victim) + Total(n.Other) == 8,
+            TimeSpan.FromSeconds(10), "all 8 requests in flight, a GET and a POST of them on the victim");
+        output.WriteLine($"the other replica holds {other.ToJsonString()}");
         output.WriteLine($"victim holds {held.ToJsonString()} when killed");
         var victim = replicas[0].Pid!.Value;
         FailureScenario.Kill(victim);

@@ -314,5 +314,5 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
     }
 
     private static async Task<long> RoutesVersionAsync(ServeApp app) =>
-        JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes"))!["version"]!.GetValue<long>();
+        JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes:index"))!["version"]!.GetValue<long>();
 }

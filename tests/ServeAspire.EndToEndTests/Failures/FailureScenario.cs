@@ -104,9 +104,13 @@ internal static class FailureScenario
     {
         var version = await ServeApp.WaitUntilAsync(async () =>
         {
-            var table = JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes"))!;
-            var holds = table["routes"]!.AsArray().Any(r => r!["replicas"]!.AsArray().Any(x => x!["replica_id"]!.GetValue<string>() == replicaId));
-            return holds ? -1 : table["version"]!.GetValue<long>();
+            // The index and the entries are written in one step; reading the index on both sides of
+            // the entries tells whether they belong to the same version (else look again).
+            var before = JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes:index"))!["version"]!.GetValue<long>();
+            var entries = (await app.RedisAsync("HVALS", "serve:e2e:routes:entries")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var after = JsonNode.Parse(await app.RedisAsync("GET", "serve:e2e:routes:index"))!["version"]!.GetValue<long>();
+            var holds = entries.Any(e => JsonNode.Parse(e)!["replicas"]!.AsArray().Any(x => x!["replica_id"]!.GetValue<string>() == replicaId));
+            return holds || before != after ? -1 : after;
         }, v => v > 0, timeout, $"a routing table without {replicaId}");
         for (var i = 0; i < 2; i++)
         {

@@ -454,4 +454,31 @@ public sealed class DeploymentStateManagerTests
         Tick(T0.AddSeconds(4)); // the first is gone now
         Assert.True(_state.MarkUnresponsive(ids[1], "slow", T0.AddSeconds(5)));
     }
+
+    [Fact]
+    public void AThousandReplicasOnTwentyNodes_AreSpreadFiftyEach_AndANodeLostIsReplacedOnTheOthers()
+    {
+        _nodes.Clear();
+        for (var i = 0; i < 20; i++) _nodes[$"node-{i}"] = new FakeNode($"node-{i}");
+        SetCapacity(100);
+        UseLimits(new ReplicaLimits(MaxStartingPerNode: 100, MaxStartingPerDeployment: 1000, StartupTimeout: TimeSpan.FromMinutes(5)));
+        Apply(1000);
+        Assert.Equal(1000, Tick(T0).OfType<StartReplicaAction>().Count());
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        Assert.Equal(1000, Deployment.Running);
+        Assert.All(Deployment.Replicas.All.GroupBy(r => r.NodeId), g => Assert.Equal(50, g.Count()));
+        Assert.Equal(1000, _state.BuildRoutes().Routes.Single().Replicas.Count);
+
+        _nodes.Remove("node-7");
+        var replacements = Tick(T0.AddSeconds(2)).OfType<StartReplicaAction>().ToList();
+        Assert.Equal(50, replacements.Count);
+        Assert.DoesNotContain(replacements, a => a.Node.NodeId == "node-7");
+        Assert.True(replacements.GroupBy(a => a.Node.NodeId).All(g => g.Count() <= 3), "spread over the 19 others, not piled on one");
+        Assert.Equal(50, _state.Read((_, dead) => dead.Count(d => d.NodeId == "node-7")));
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(3));
+        Assert.Equal(1000, Deployment.Running);
+        Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
+    }
 }

@@ -66,6 +66,58 @@ public sealed class RoutingTableTests
         Assert.True(state.Current.Loaded);
     }
 
+    private static RouteEntry RouteOf(string app, string prefix, params string[] replicas) =>
+        Route(prefix, replicas) with { Application = app };
+
+    [Fact]
+    public async Task Publisher_SendsOnlyTheEntriesThatChanged_AndNamesTheRemovedOnes()
+    {
+        var store = new Fakes.FakeClusterStore();
+        var publisher = new RoutingTablePublisher(store);
+        var v1 = await publisher.PublishAsync(null, [RouteOf("a", "/a", "r1"), RouteOf("b", "/b", "r2"), RouteOf("c", "/c", "r3")], 1, default);
+        Assert.All(v1.Routes, r => Assert.Equal(v1.Version, v1.EntryVersions[r.Key])); // all new
+
+        var v2 = await publisher.PublishAsync(null, [RouteOf("a", "/a", "r1"), RouteOf("b", "/b", "r2", "r4")], 1, default);
+        Assert.Equal(v1.Version, v2.EntryVersions[RouteEntry.KeyOf("a", "Dep")]); // unchanged: keeps its version, not re-sent
+        Assert.Equal(v2.Version, v2.EntryVersions[RouteEntry.KeyOf("b", "Dep")]);
+        Assert.Equal([RouteEntry.KeyOf("c", "Dep")], store.RoutePublishes[^1].Removed);
+        Assert.Equal(v2.Version, v2.ToIndex().Version);
+        Assert.Equal(2, v2.ToIndex().Entries.Count);
+    }
+
+    [Fact]
+    public void ProxyState_SwapsTableAndRoutersTogether_AndKeepsTheRoutersOfUnchangedDeployments()
+    {
+        var state = new RoutingTableState(new PowerOfTwoChoicesPolicy(new SharedRandomSource()));
+        var v1 = RoutingTablePublisher.Next(RoutingTable.Empty, null, [RouteOf("a", "/a", "r1"), RouteOf("b", "/b", "r2")]);
+        Assert.True(state.TryApply(v1));
+        var routerA = state.Current.RouterFor(v1.Routes[0]);
+        var routerB = state.Current.RouterFor(v1.Routes[1]);
+        Assert.NotNull(routerA);
+
+        var v2 = RoutingTablePublisher.Next(v1, null, [RouteOf("a", "/a", "r1"), RouteOf("b", "/b", "r2", "r3"), RouteOf("c", "/c", "r5")]);
+        Assert.True(state.TryApply(v2));
+        var snapshot = state.Current;
+        Assert.Same(routerA, snapshot.RouterFor(v2.Routes[0])); // unchanged: same router, same in-flight counts
+        Assert.Same(routerB, snapshot.RouterFor(v2.Routes[1])); // changed: updated in place
+        Assert.Equal(2, routerB!.Slots.Count);
+        // The new route and its router arrive in the same snapshot: no request can match it and find no router.
+        var c = snapshot.Matcher.Match("/c");
+        Assert.NotNull(c);
+        Assert.Single(snapshot.RouterFor(c!)!.Slots);
+    }
+
+    [Fact]
+    public void ProxyState_RecordsHowLongEachVersionTookToArrive()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
+        var state = new RoutingTableState(new PowerOfTwoChoicesPolicy(new SharedRandomSource()), clock);
+        var published = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        clock.Advance(TimeSpan.FromMilliseconds(7));
+        Assert.True(state.TryApply(new RoutingTable(5, null, [Route("/", "a")]) { PublishedAtMs = published }));
+        Assert.Equal([(5L, 7.0)], state.RecentUpdates);
+    }
+
     [Theory]
     [InlineData("/", "/")]
     [InlineData("/anything/else", "/")]

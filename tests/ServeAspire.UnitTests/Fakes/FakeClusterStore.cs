@@ -1,0 +1,64 @@
+using ServeAspire.Controller.Checkpoints;
+using ServeAspire.Controller.Leadership;
+using ServeAspire.Model;
+
+namespace ServeAspire.UnitTests.Fakes;
+
+/// <summary>An in-memory <see cref="IClusterStore"/> for the managers' tests; each part can be made to fail like an unreachable Redis.</summary>
+internal sealed class FakeClusterStore : IClusterStore
+{
+    public List<(NodeRegistration Registration, bool Alive)> Nodes { get; } = [];
+    public List<(ProxyRegistration Registration, bool Alive)> Proxies { get; } = [];
+    public List<string> Forgotten { get; } = [];
+    public string? State { get; private set; }
+    public int StateSaves { get; private set; }
+    public RoutingTable? Routes { get; set; }
+    public List<(long Version, IReadOnlyCollection<string> Removed)> RoutePublishes { get; } = [];
+    public long Token { get; set; } = 1;
+    public bool ProxiesFail { get; set; }
+    public bool NodesFail { get; set; }
+
+    private static TimeoutException Down() => new("fake store is down (as a Redis timeout)");
+
+    public Task<IReadOnlyList<(NodeRegistration Registration, bool Alive)>> GetNodesAsync(CancellationToken cancellationToken) =>
+        NodesFail ? throw Down() : Task.FromResult<IReadOnlyList<(NodeRegistration, bool)>>(Nodes.ToList());
+
+    public Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken) =>
+        ProxiesFail ? throw Down() : Task.FromResult<IReadOnlyList<(ProxyRegistration, bool)>>(Proxies.ToList());
+
+    public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken)
+    {
+        Forgotten.Add($"{kind}:{id}");
+        return Task.CompletedTask;
+    }
+
+    public Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+    public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => Fenced(token);
+    public Task<string?> LoadStateAsync(CancellationToken cancellationToken) => Task.FromResult(State);
+
+    public async Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken)
+    {
+        await Fenced(token);
+        State = checkpoint;
+        StateSaves++;
+    }
+
+    public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Routes);
+
+    public async Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken)
+    {
+        await Fenced(token);
+        Routes = table;
+        RoutePublishes.Add((table.Version, removedKeys));
+    }
+
+    public Task<long> CurrentTokenAsync(CancellationToken cancellationToken) => Task.FromResult(Token);
+    public Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken) => Task.FromResult(token == Token);
+    public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) => Task.CompletedTask;
+    public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) => Task.FromResult(Token);
+    public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) => Task.FromResult(token == Token);
+    public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken) => Task.FromResult<LeaseRecord?>(null);
+
+    private Task Fenced(long token) => token == Token ? Task.CompletedTask : throw new FencedException(token);
+}
