@@ -28,7 +28,7 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
             new HttpOptionsDetails(config.HttpOptions.Host, config.HttpOptions.Port, config.HttpOptions.RequestTimeoutS),
             proxies.ToDictionary(p => p.Registration.Name, p => new ProxyDetails(
                 p.Registration.Name, "127.0.0.1", p.Registration.InstanceId, $"SERVE_PROXY_ACTOR-{p.Registration.Name}", p.Registration.Pid,
-                !p.Alive ? ProxyStatus.UNHEALTHY : proxyStates.StatusOf(p.Registration) ?? (p.Registration.Draining ? ProxyStatus.DRAINING : ProxyStatus.STARTING),
+                proxyStates.StatusFor(p.Registration, p.Alive),
                 p.Registration.Address)),
             "MULTI_APP",
             apps,

@@ -32,6 +32,13 @@ public sealed partial class ProxyStateManager(
             return _proxies.TryGetValue(proxy.Name, out var s) && s.InstanceId == proxy.InstanceId ? s.Status : null;
     }
 
+    /// <summary>
+    /// The status to show for a registration read from the store: UNHEALTHY when its heartbeat expired,
+    /// else what its checks said, else (not checked yet in this tenure) DRAINING or STARTING as it registered.
+    /// </summary>
+    public ProxyStatus StatusFor(ProxyRegistration proxy, bool alive) =>
+        !alive ? ProxyStatus.UNHEALTHY : StatusOf(proxy) ?? (proxy.Draining ? ProxyStatus.DRAINING : ProxyStatus.STARTING);
+
     /// <summary>A new tenure starts from nothing (statuses are re-learned within a tick or two).</summary>
     public void Reset()
     {

@@ -175,6 +175,26 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
 
         // Watch healthz while the proxy drains: it must say 503 "being drained" before the port closes.
         var healthz = new List<(TimeSpan At, string Answer)>();
+        var drainHeaders = new List<string>();
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The controller's view of proxy-0 meanwhile (Ray's ProxyStatus), polled until it leaves HEALTHY for good.
+        var statuses = new List<string>();
+        using var statusStop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var statusWatch = Task.Run(async () =>
+        {
+            while (!statusStop.IsCancellationRequested)
+            {
+                try
+                {
+                    var status = (await app.GetJsonAsync("/api/serve/applications/", statusStop.Token))["proxies"]?["proxy-0"]?["status"]?.GetValue<string>() ?? "absent";
+                    if (statuses.Count == 0 || statuses[^1] != status) statuses.Add(status);
+                    // Seen draining, and the proxy has exited (the restart policy may bring a new one back at once).
+                    if (statuses.Contains("DRAINING") && (status is "UNHEALTHY" or "DRAINED" || exited.Task.IsCompleted)) break;
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException) { }
+                await Task.Delay(100);
+            }
+        });
         var clock = Stopwatch.StartNew();
         using var watchStop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var watch = Task.Run(async () =>
@@ -187,11 +207,16 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
                 {
                     using var r = await http.GetAsync(new Uri(app.Proxy(0), "/-/healthz"));
                     answer = $"{(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}";
+                    if (r.Headers.TryGetValues("X-Serve-Drain", out var drain)) drainHeaders.Add(drain.First());
                 }
                 catch (HttpRequestException) { answer = "refused"; }
                 catch (TaskCanceledException) { answer = "no answer within 2 s"; } // recorded; the assertions below judge it
                 healthz.Add((clock.Elapsed, answer));
-                if (answer == "refused") break;
+                if (answer == "refused")
+                {
+                    exited.TrySetResult();
+                    break;
+                }
                 await Task.Delay(50);
             }
         });
@@ -214,6 +239,11 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         Assert.True(firstDrained >= 0, $"healthz never said it was draining: {string.Join(", ", healthz.Select(h => h.Answer).Distinct())}");
         Assert.DoesNotContain(healthz.Skip(firstDrained), h => h.Answer.StartsWith("200"));
         Assert.Equal("refused", healthz[^1].Answer); // and then it exited
+        // While requests were still in flight the proxy said "draining" (DRAINED needs none in flight).
+        Assert.True(drainHeaders.Contains("draining"), $"X-Serve-Drain headers seen: {string.Join(", ", drainHeaders.Distinct())}");
+        await statusWatch;
+        output.WriteLine($"the controller's view of proxy-0: {string.Join(" → ", statuses)}");
+        Assert.True(statuses.Contains("DRAINING"), $"the controller reported proxy-0 as {string.Join(" → ", statuses)}; expected DRAINING on the way out");
     }
 
     /// <summary>

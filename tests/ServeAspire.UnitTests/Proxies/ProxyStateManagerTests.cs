@@ -99,6 +99,14 @@ public sealed class ProxyStateManagerTests
         Assert.Equal(ProxyStatus.STARTING, _manager.StatusOf(_proxy));
     }
 
+    [Fact]
+    public void BeforeAnyCheck_TheStatusShownFollowsTheRegistration()
+    {
+        Assert.Equal(ProxyStatus.UNHEALTHY, _manager.StatusFor(_proxy, alive: false));
+        Assert.Equal(ProxyStatus.STARTING, _manager.StatusFor(_proxy, alive: true));
+        Assert.Equal(ProxyStatus.DRAINING, _manager.StatusFor(_proxy with { Draining = true }, alive: true));
+    }
+
     [Theory]
     [InlineData(ProxyStatus.DRAINING, ProxyStatus.HEALTHY, false)]
     [InlineData(ProxyStatus.DRAINED, ProxyStatus.DRAINING, false)]
