@@ -15,9 +15,10 @@ builder.AddServiceDefaults();
 builder.AddNodeServices();
 
 var app = builder.Build();
-// Only health probes are open; the replica API needs the cluster token.
-app.UseClusterToken(path => !path.StartsWithSegments("/health") && !path.StartsWithSegments("/alive"));
+// The replica API needs the cluster token; health probes and simulated replicas' traffic are open.
+app.UseClusterToken(ReplicasApi.RequiresClusterToken);
 app.MapDefaultEndpoints();
 app.MapReplicasApi();
+app.MapSimulatedReplicasApi();
 await app.RunAsync();
 return 0;

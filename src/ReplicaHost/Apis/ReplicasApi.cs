@@ -10,6 +10,13 @@ namespace ServeAspire.ReplicaHost.Apis;
 /// </summary>
 internal static class ReplicasApi
 {
+    /// <summary>
+    /// Which requests need the cluster token: all but the health probes and simulated replicas' traffic
+    /// (<see cref="SimulatedReplicasApi"/>), which proxies forward without one, as they do to real replicas.
+    /// </summary>
+    public static bool RequiresClusterToken(PathString path) =>
+        !path.StartsWithSegments("/health") && !path.StartsWithSegments("/alive") && !path.StartsWithSegments(SimulatedReplicasApi.Prefix);
+
     public static IEndpointRouteBuilder MapReplicasApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/replicas", (HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>

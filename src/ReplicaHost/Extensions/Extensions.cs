@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.ReplicaHost.Replicas;
@@ -17,11 +18,16 @@ internal static class Extensions
         if (builder is WebApplicationBuilder web) web.WebHost.UseUrls(url);
         StoreAddress.NormalizeIn(builder.Configuration);
         builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
-        builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NodeOptions>>().Value.Cluster));
+        builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<NodeOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.AddClusterToken();
         builder.Services.AddSingleton<LeaderTokens>();
         builder.Services.AddSingleton<NodeIdentity>();
+        builder.Services.AddSingleton<IClusterEventPublisher, RedisClusterEventPublisher>();
+        // Node:Simulated changes what a replica is and nothing else: the supervisor, node API and heartbeat are the same code.
+        builder.Services.AddSingleton<IReplicaLauncher>(sp => sp.GetRequiredService<IOptions<NodeOptions>>().Value.Simulated
+            ? ActivatorUtilities.CreateInstance<SimulatedReplicaLauncher>(sp)
+            : ActivatorUtilities.CreateInstance<ProcessReplicaLauncher>(sp));
         builder.Services.AddSingleton<ReplicaSupervisor>();
         builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);

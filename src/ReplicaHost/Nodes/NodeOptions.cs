@@ -41,4 +41,15 @@ public sealed class NodeOptions
 
     /// <summary>How long exited replicas stay listed so the controller sees why they exited.</summary>
     public TimeSpan DeadReplicaRetention { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// For control-plane scale tests only: replicas are in-process stand-ins, not processes. They are
+    /// RUNNING at once, listed with this node's pid, and answered by this node at <c>{its URL}/sim/{replicaId}</c>;
+    /// the deployment's code never runs. The node API, heartbeat, fencing and capacity are unchanged.
+    /// </summary>
+    public bool Simulated { get; set; }
+
+    /// <summary>With <see cref="Simulated"/>: how long a stopped stand-in stays STOPPING before it is DEAD (a real replica with nothing in flight takes about this).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan SimulatedStopDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 }

@@ -9,7 +9,7 @@ namespace ServeAspire.ReplicaHost.Replicas;
 /// stdin is a pipe held by this node process: when the node dies, even by kill -9, the pipe closes
 /// and the replica exits (see <see cref="ReplicaMain"/>), so replicas never outlive their node.
 /// </summary>
-internal sealed partial class ReplicaProcess : IDisposable
+internal sealed partial class ReplicaProcess : IReplica
 {
     public const string ReplicaVerb = "replica";
     public const string ListeningMarker = "@@serve:listening ";
@@ -33,7 +33,7 @@ internal sealed partial class ReplicaProcess : IDisposable
     public Task Exited => _exited.Task;
 
     /// <summary>Raised once, when the process has exited.</summary>
-    public event Action<ReplicaProcess>? OnExit;
+    public event Action<IReplica>? OnExit;
 
     private ReplicaProcess(StartReplicaRequest request, Process process, ILogger logger, TimeProvider time)
     {

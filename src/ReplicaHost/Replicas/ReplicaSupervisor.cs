@@ -3,24 +3,24 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.Store;
-using StackExchange.Redis;
 
 namespace ServeAspire.ReplicaHost.Replicas;
 
 /// <summary>
-/// Starts, stops and lists this node's replica processes (the raylet's worker pool). Starts are
+/// Starts, stops and lists this node's replicas (the raylet's worker pool): processes, or stand-ins
+/// with <c>Node:Simulated</c> (the launcher decides which; every rule here holds for both). Starts are
 /// idempotent by replica id, so the controller can repeat a request it is unsure about. Exits are
 /// published on the store's event channel at once, so the controller does not wait for a poll.
 /// </summary>
 internal sealed partial class ReplicaSupervisor(
     IOptions<NodeOptions> options,
     NodeIdentity identity,
-    IConnectionMultiplexer redis,
-    StoreKeys keys,
+    IReplicaLauncher launcher,
+    IClusterEventPublisher events,
     TimeProvider time,
     ILogger<ReplicaSupervisor> logger) : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<string, ReplicaProcess> _replicas = new();
+    private readonly ConcurrentDictionary<string, IReplica> _replicas = new();
     private readonly Lock _startLock = new();
     private bool _shuttingDown;
 
@@ -32,7 +32,7 @@ internal sealed partial class ReplicaSupervisor(
             if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
             // Enforced here too, not only in the controller's placement: a node never runs more than it advertised.
             if (AliveCount >= options.Value.Capacity) throw new InvalidOperationException($"node is full: {AliveCount} of {options.Value.Capacity} replicas (Node:MaxReplicas)");
-            var replica = ReplicaProcess.Start(request, options.Value.Id, options.Value.ReplicaBindAddress, logger, time);
+            var replica = launcher.Start(request);
             replica.OnExit += OnReplicaExit;
             _replicas[request.ReplicaId] = replica;
             Log.ReplicaStarted(logger, request.Application, request.Deployment, request.ReplicaId, replica.Pid, options.Value.Id);
@@ -47,6 +47,9 @@ internal sealed partial class ReplicaSupervisor(
         _ = Task.Run(() => replica.StopAsync(timeout, CancellationToken.None));
         return true;
     }
+
+    /// <summary>The state of replica <paramref name="replicaId"/>, null when this node has none by that id (never had, or pruned).</summary>
+    public ReplicaProcessState? StateOf(string replicaId) => _replicas.TryGetValue(replicaId, out var replica) ? replica.State : null;
 
     public int AliveCount => _replicas.Values.Count(r => r.State != ReplicaProcessState.DEAD);
 
@@ -63,7 +66,7 @@ internal sealed partial class ReplicaSupervisor(
             if (r.ExitedAt is { } at && at < cutoff && _replicas.TryRemove(id, out _)) r.Dispose();
     }
 
-    private void OnReplicaExit(ReplicaProcess replica)
+    private void OnReplicaExit(IReplica replica)
     {
         if (_shuttingDown) return;
         var evt = new ClusterEvent(ClusterEvents.ReplicaExited, options.Value.Id, replica.Request.ReplicaId, replica.Snapshot().Message);
@@ -73,7 +76,7 @@ internal sealed partial class ReplicaSupervisor(
     private async Task PublishAsync(ClusterEvent evt)
     {
         // The controller also sees the exit at its next poll of this node; the event only makes it faster.
-        if (await ClusterEvents.PublishAsync(redis, keys, evt) is { } error) Log.PublishFailed(logger, evt.ReplicaId, error);
+        if (await events.PublishAsync(evt) is { } error) Log.PublishFailed(logger, evt.ReplicaId, error);
     }
 
     /// <summary>Stops every replica gracefully (in parallel), killing what outlives the budget.</summary>
