@@ -21,6 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# The default Controller:MaxStartingPerDeployment (16) would pace one deployment to 16 starts a tick; stand-ins
+# start at once, so here only the per-node bound paces placement (4 a node at a time: 80 a tick on 20 nodes).
+export Controller__MaxStartingPerDeployment=${Controller__MaxStartingPerDeployment:-1000}
 read -r -a steps <<<"${SCALE_STEPS:-100 250 500 1000}"
 nodes=${SCALE_NODES:-20}
 capacity=${SCALE_NODE_CAPACITY:-100}

@@ -79,20 +79,29 @@ internal static class Extensions
         builder.Services.AddSingleton<ConfigWriter>();
         builder.Services.AddSingleton<ServeDetailsBuilder>();
 
-        // Node calls are short and level-triggered (the next tick retries), so keep the pipeline tight.
+        // Node calls are short and level-triggered (the next tick retries), so the pipeline is tight: the
+        // service defaults' standard handler (3 retries with 2 s backoff) is replaced for this client, else
+        // a killed node's "connection refused" (death at once) is retried past the call's deadline and the
+        // node is only noticed when its heartbeat expires.
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is experimental, and the supported way to replace a default handler for one client
         builder.Services.AddHttpClient(HttpNodeClient.ClientName).ConfigureHttpClient((sp, client) =>
         {
             // Node agents answer only the cluster's token.
             if (sp.GetRequiredService<ClusterToken>().Value is { } token)
                 client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-        });
-        builder.Services.AddOptions<HttpStandardResilienceOptions>($"{HttpNodeClient.ClientName}-standard").Configure(o =>
+        })
+        .RemoveAllResilienceHandlers()
+        .AddStandardResilienceHandler(o =>
         {
             o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
             o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);
+            o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(10);
             o.Retry.MaxRetryAttempts = 1;
             o.Retry.Delay = TimeSpan.FromMilliseconds(100);
-        });
+            o.Retry.DisableForUnsafeHttpMethods(); // a retried POST could start a replica twice
+        })
+        .SelectPipelineByAuthority();
+#pragma warning restore EXTEXP0001
     }
 
     private const int SolSocket = 1;    // SOL_SOCKET on Linux
