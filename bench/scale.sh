@@ -361,15 +361,18 @@ for n in "${steps[@]}"; do
   fig[$n,rss]=$(rss_mb "$leader")
   echo "steady: leader ${fig[$n,cpu]}% standby ${fig[$n,standby]}% proxies ${fig[$n,proxies]}% nodes ${fig[$n,nodes]}% redis ${fig[$n,redis]}/s (${fig[$n,redis_cpu]}%) rss ${fig[$n,rss]} MB, ${fig[$n,tick_rate]} ticks/s; everything else ${fig[$n,other]}%"
 
-  # Routing changes: num_replicas N-1, N, N-1, … (each a scale-down or a replacement start), ~0.5 s apart,
-  # then the lag of every table each proxy applied since (controller publish → proxy apply).
+  # Routing changes: num_replicas N-1, N, N-1, …, each waited for until both proxies route that many (so
+  # each is its own routing update: changes sent faster than a tick cancel out and measure nothing), then
+  # the lag of every table each proxy applied since (controller publish → proxy apply).
   fig[$n,p50]="skipped"; fig[$n,p99]="skipped"; fig[$n,updates]=""
   if [ "$has_routing" = 1 ]; then
     declare -A v0=()
     for p in "${proxy_ports[@]}"; do v0[$p]=$(routing_version "$p"); done
+    both_route() { local p; for p in "${proxy_ports[@]}"; do [ "$(routed "$p")" -eq "$1" ] || return 1; done; }
     for ((k = 1; k <= changes; k++)); do
-      put_config $(( k % 2 == 1 ? n - 1 : n ))
-      sleep 0.5 # pacing between changes, not a wait for one
+      want=$(( k % 2 == 1 ? n - 1 : n ))
+      put_config "$want"
+      poll 30 0.05 both_route "$want" || echo "change $k: the proxies did not route $want within 30 s"
     done
     [ $((changes % 2)) = 1 ] && put_config "$n"
     poll 120 0.5 placed "$n" || echo "after the changes: not settled in 120 s ($seen)"
@@ -464,7 +467,7 @@ mkdir -p "$(dirname "$out")"
   echo "Controller:MaxStartingPerDeployment replicas of one deployment). *CPU* is % of one core over ${steady_s} s of steady state"
   echo "right after placement (utime+stime from /proc/PID/stat), with nothing polling; *redis ops/s* (INFO"
   echo "total_commands_processed) and *leader ticks/s* (below 1: a tick takes longer than the 1 s period) over the same window;"
-  echo "*RSS* the leader's VmRSS after it. *Route p50/p99*: after $changes config changes ~0.5 s apart (num_replicas N-1, N, …),"
+  echo "*RSS* the leader's VmRSS after it. *Route p50/p99*: after $changes config changes (num_replicas N-1, N, …, each waited for until both proxies route it),"
   echo "the lag_ms of every routing update either proxy applied since (controller publish → proxy apply), both proxies pooled."
   echo
   echo "| replicas | added | place_s | s per added replica | leader CPU % | standby CPU % | redis ops/s | leader RSS MB | route p50 ms | route p99 ms | ticks while placing | leader ticks/s | proxies CPU % (both) | nodes CPU % (all $nodes) | redis CPU % | rest of the machine CPU % |"
