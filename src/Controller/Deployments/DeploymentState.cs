@@ -4,7 +4,7 @@ using ServeAspire.Model;
 namespace ServeAspire.Controller.Deployments;
 
 /// <summary>Target and observed state of one deployment (Ray's DeploymentState): its spec, its replicas by state, its status.</summary>
-public sealed class DeploymentState(string application, DeploymentSpec spec, Action onChange, ILogger logger)
+public sealed partial class DeploymentState(string application, DeploymentSpec spec, Action onChange, ILogger logger)
 {
     public string Application { get; } = application;
     public DeploymentSpec Spec { get; set; } = spec;
@@ -88,8 +88,10 @@ public sealed class DeploymentState(string application, DeploymentSpec spec, Act
             Transition(DeploymentStatus.UPDATING, Trigger == DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED ? DeploymentStatusTrigger.UNSPECIFIED : Trigger, message);
     }
 
+    /// <summary>The one place the status changes; each change of status (not of message) is logged.</summary>
     private void Transition(DeploymentStatus status, DeploymentStatusTrigger trigger, string message)
     {
+        if (status != Status) Log.StatusChanged(logger, Application, Spec.Name, Status, status, trigger, message);
         Status = status;
         Trigger = trigger;
         Message = message;
@@ -97,4 +99,10 @@ public sealed class DeploymentState(string application, DeploymentSpec spec, Act
 
     /// <summary>Restores status fields from a checkpoint.</summary>
     internal void Restore(DeploymentStatus status, DeploymentStatusTrigger trigger, string message) => Transition(status, trigger, message);
+
+    private static partial class Log
+    {
+        [LoggerMessage(320, LogLevel.Information, "Deployment {Application}/{Deployment}: {From} -> {To} ({Trigger}) {Message}")]
+        public static partial void StatusChanged(ILogger logger, string application, string deployment, DeploymentStatus from, DeploymentStatus to, DeploymentStatusTrigger trigger, string message);
+    }
 }
