@@ -7,10 +7,14 @@ using StackExchange.Redis;
 
 namespace ServeAspire.Proxy;
 
-/// <summary>Registers the proxy in the store (with a TTL'd liveness key) so the controller can list it as an actor.</summary>
+/// <summary>
+/// Registers the proxy in the store (with a TTL'd liveness key) so the controller can list it as an
+/// actor, and reports its ongoing requests per deployment for the autoscaler.
+/// </summary>
 internal sealed partial class ProxyHeartbeatService(
     IOptions<ProxyOptions> options,
     ProxyLifecycle lifecycle,
+    ServeAspire.Proxy.Routing.RoutingTableState routing,
     IConnectionMultiplexer redis,
     StoreKeys keys,
     TimeProvider time,
@@ -31,6 +35,11 @@ internal sealed partial class ProxyHeartbeatService(
                 var db = redis.GetDatabase();
                 await db.HashSetAsync(keys.Proxies, opts.Name, JsonSerializer.Serialize(registration, SerializerOptions.Default));
                 await db.StringSetAsync(keys.ProxyHeartbeat(opts.Name), lifecycle.InstanceId, opts.HeartbeatTtl);
+                // The autoscaler's input: what this proxy has in flight or queued per deployment, zeros included
+                // (a falling load must be seen falling). Stamped so the controller can ignore a dead proxy's last word.
+                var ongoing = routing.Current.Routers.ToDictionary(r => r.Key, r => r.Value.Ongoing);
+                await db.HashSetAsync(keys.OngoingRequests, opts.Name, JsonSerializer.Serialize(
+                    new OngoingRequestsReport(opts.Name, time.GetUtcNow().ToUnixTimeMilliseconds(), ongoing), SerializerOptions.Default));
                 failing = false;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)

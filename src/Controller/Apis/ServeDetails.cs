@@ -41,7 +41,11 @@ public sealed record DeploymentDetails(
     JsonObject DeploymentConfig,
     int TargetNumReplicas,
     IReadOnlyDictionary<string, double> RequiredResources,
-    IReadOnlyList<ReplicaDetails> Replicas);
+    IReadOnlyList<ReplicaDetails> Replicas,
+    AutoscalingDetails? Autoscaling = null);
+
+/// <summary>An autoscaled deployment's bounds, current target and the autoscaler's last decision (why, and when).</summary>
+public sealed record AutoscalingDetails(int MinReplicas, int MaxReplicas, int TargetReplicas, int CurrentReplicas, string? LastDecision, double? DecidedAtS);
 
 public sealed record ReplicaDetails(string NodeId, string NodeIp, string ActorId, string ActorName, string ReplicaId, ReplicaState State, int? Pid, double StartTimeS);
 

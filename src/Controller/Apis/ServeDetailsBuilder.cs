@@ -55,10 +55,13 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
     {
         var config = (JsonObject)JsonSerializer.SerializeToNode(dep.Spec, SerializerOptions.Default)!;
         config.Remove("import_path");
-        return new DeploymentDetails(dep.Spec.Name, dep.Status, dep.Trigger, dep.Message, config, dep.Deleting ? 0 : dep.Spec.NumReplicas,
+        return new DeploymentDetails(dep.Spec.Name, dep.Status, dep.Trigger, dep.Message, config, dep.Deleting ? 0 : dep.TargetReplicas,
             new Dictionary<string, double> { ["CPU"] = 1 },
             dep.Replicas.All.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
-                r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0)).ToList());
+                r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0)).ToList(),
+            dep.Spec.Autoscaling is { } a
+                ? new AutoscalingDetails(a.MinReplicas, a.MaxReplicas, dep.TargetReplicas, dep.Running, dep.ScalingDecision, dep.ScalingDecidedAt?.ToUnixTimeMilliseconds() / 1000.0)
+                : null);
     }
 
     /// <summary>Every actor: the controller, each proxy, each replica (live, then recently dead).</summary>

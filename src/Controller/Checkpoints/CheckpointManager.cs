@@ -22,7 +22,7 @@ public sealed class CheckpointManager(DeploymentStateManager deployments, IClust
         // Read the version before the replicas: a change made while we serialize is saved next time.
         var version = deployments.Version;
         if (version == Interlocked.Read(ref _saved)) return false;
-        var checkpoint = JsonSerializer.Serialize(new StateCheckpoint(deployments.AllReplicas()), SerializerOptions.Default);
+        var checkpoint = JsonSerializer.Serialize(new StateCheckpoint(deployments.AllReplicas(), deployments.AutoscalingTargets()), SerializerOptions.Default);
         await store.SaveStateAsync(checkpoint, token, cancellationToken);
         Interlocked.Exchange(ref _saved, version);
         return true;

@@ -16,6 +16,9 @@ public interface IClusterStore
     /// <summary>Every proxy ever registered, and whether its liveness key is current.</summary>
     Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken);
 
+    /// <summary>Every proxy's last report of its ongoing requests per deployment (the autoscaler filters out stale ones).</summary>
+    Task<IReadOnlyList<OngoingRequestsReport>> GetOngoingRequestsAsync(CancellationToken cancellationToken);
+
     /// <summary>Deletes a dead registration (kind "node" or "proxy"), unless its heartbeat came back meanwhile.</summary>
     Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken);
 

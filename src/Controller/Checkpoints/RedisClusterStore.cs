@@ -74,12 +74,37 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
 
     private IDatabase Db => redis.GetDatabase();
 
-    public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken) => kind switch
+    public async Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken)
     {
-        "node" => Db.ScriptEvaluateAsync(ForgetScript, [keys.Nodes, keys.NodeHeartbeat(id)], [id]),
-        "proxy" => Db.ScriptEvaluateAsync(ForgetScript, [keys.Proxies, keys.ProxyHeartbeat(id)], [id]),
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "node or proxy"),
-    };
+        switch (kind)
+        {
+            case "node":
+                await Db.ScriptEvaluateAsync(ForgetScript, [keys.Nodes, keys.NodeHeartbeat(id)], [id]);
+                break;
+            case "proxy":
+                // Its last ongoing-requests report goes with it (the autoscaler ignores it by age anyway).
+                if ((long)await Db.ScriptEvaluateAsync(ForgetScript, [keys.Proxies, keys.ProxyHeartbeat(id)], [id]) == 1)
+                    await Db.HashDeleteAsync(keys.OngoingRequests, id);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(kind), kind, "node or proxy");
+        }
+    }
+
+    public async Task<IReadOnlyList<OngoingRequestsReport>> GetOngoingRequestsAsync(CancellationToken cancellationToken)
+    {
+        var entries = await Db.HashGetAllAsync(keys.OngoingRequests);
+        var reports = new List<OngoingRequestsReport>(entries.Length);
+        foreach (var e in entries)
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize<OngoingRequestsReport>(e.Value.ToString(), SerializerOptions.Default) is { } r) reports.Add(r);
+            }
+            catch (JsonException) { } // a malformed report is no report
+        }
+        return reports;
+    }
 
     public async Task<IReadOnlyList<(NodeRegistration, bool)>> GetNodesAsync(CancellationToken cancellationToken)
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ServeAspire.Config;
+using ServeAspire.Controller.Autoscaling;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Health;
@@ -33,6 +34,7 @@ internal sealed partial class ControlLoopService(
     RoutingTablePublisher publisher,
     ReplicaHealthTracker health,
     CheckpointManager checkpoints,
+    AutoscalingStateManager autoscaler,
     LeaderState leader,
     TickFailpoint failpoint,
     IDeploymentResolver resolver,
@@ -138,6 +140,7 @@ internal sealed partial class ControlLoopService(
         deployments.Clear();
         publisher.Reset();
         checkpoints.Reset();
+        autoscaler.Reset();
     }
 
     private void OnEvent(ClusterEvent evt)
@@ -163,6 +166,8 @@ internal sealed partial class ControlLoopService(
                 var stateJson = await store.LoadStateAsync(cancellationToken);
                 var replicas = stateJson is null ? [] : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Replicas ?? [];
                 deployments.RestoreReplicas(replicas);
+                var scaled = stateJson is null ? null : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Autoscaling;
+                if (scaled is not null) deployments.RestoreAutoscaling(scaled);
                 Log.Recovered(logger, token, result.Config!.Applications.Count, replicas.Count);
                 return;
             }
@@ -228,6 +233,15 @@ internal sealed partial class ControlLoopService(
             foreach (var failure in health.Update(running, now, cancellationToken))
                 deployments.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
             return Task.CompletedTask;
+        });
+        // 3b. Autoscale: fold in the proxies' ongoing-request reports; due decisions move the targets.
+        await Step("autoscale", async () =>
+        {
+            var scaled = deployments.AutoscaledDeployments();
+            if (scaled.Count == 0) return;
+            var reports = await store.GetOngoingRequestsAsync(cancellationToken);
+            var now = time.GetUtcNow();
+            foreach (var d in autoscaler.Update(scaled, reports, now)) deployments.Autoscale(d.Key, d.To, d.Reason, now);
         });
         // 4. Decide (only from this tick's observation: acting on an old one could bury live replicas).
         IReadOnlyList<ReplicaAction> actions = [];

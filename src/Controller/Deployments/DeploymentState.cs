@@ -6,6 +6,7 @@ namespace ServeAspire.Controller.Deployments;
 /// <summary>Target and observed state of one deployment (Ray's DeploymentState): its spec, its replicas by state, its status.</summary>
 public sealed partial class DeploymentState(string application, DeploymentSpec spec, Action onChange, ILogger logger)
 {
+    private readonly Action onChange = onChange;
     public string Application { get; } = application;
     public DeploymentSpec Spec { get; set; } = spec;
     public ReplicaStateContainer Replicas { get; } = new(application, spec.Name, onChange, logger);
@@ -32,6 +33,44 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
     public IEnumerable<ReplicaRecord> Alive => Replicas.Alive;
 
     public bool Failed => ConsecutiveStartupFailures >= Spec.MaxConstructorRetryCount;
+
+    /// <summary>The autoscaler's current target (null: none yet, or the deployment is not autoscaled).</summary>
+    public int? AutoscaledTarget { get; private set; }
+
+    /// <summary>The autoscaler's last decision and why (shown in the status), and when it was taken.</summary>
+    public string? ScalingDecision { get; private set; }
+    public DateTimeOffset? ScalingDecidedAt { get; private set; }
+
+    /// <summary>How many replicas this deployment should have now: num_replicas, or the autoscaler's target within its bounds.</summary>
+    public int TargetReplicas => Spec.Autoscaling is { } a
+        ? Math.Clamp(AutoscaledTarget ?? a.InitialReplicas, a.MinReplicas, a.MaxReplicas)
+        : Spec.NumReplicas;
+
+    /// <summary>
+    /// Applies an autoscaling decision: the target moves, and the status says UPSCALING or DOWNSCALING
+    /// (trigger AUTOSCALING) until the replicas match it.
+    /// </summary>
+    public void Autoscale(int target, string decision, DateTimeOffset now)
+    {
+        if (Spec.Autoscaling is null) return;
+        var before = TargetReplicas;
+        AutoscaledTarget = target;
+        ScalingDecision = decision;
+        ScalingDecidedAt = now;
+        onChange();
+        var after = TargetReplicas;
+        if (after != before && !Deleting && !Failed)
+            Transition(after > before ? DeploymentStatus.UPSCALING : DeploymentStatus.DOWNSCALING, DeploymentStatusTrigger.AUTOSCALING,
+                $"autoscaling from {before} to {after} replicas: {decision}");
+    }
+
+    /// <summary>Restores the autoscaler's target from a checkpoint (a new leader does not start over from initial_replicas).</summary>
+    internal void RestoreAutoscaling(int target, string? decision, DateTimeOffset? decidedAt)
+    {
+        AutoscaledTarget = target;
+        ScalingDecision = decision;
+        ScalingDecidedAt = decidedAt;
+    }
 
     /// <summary>Updates the target; a new target restarts the status machine (CONFIG_UPDATE_STARTED).</summary>
     public void SetSpec(DeploymentSpec spec)
@@ -60,29 +99,32 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
         }
         var running = Running;
         var stopping = Replicas.CountIn(ReplicaState.STOPPING);
-        if (HealthFailure is not null && running < Spec.NumReplicas)
+        if (HealthFailure is not null && running < TargetReplicas)
         {
             Transition(DeploymentStatus.UNHEALTHY, DeploymentStatusTrigger.HEALTH_CHECK_FAILED,
-                $"{running}/{Spec.NumReplicas} replicas RUNNING; a replica failed its health check and is being replaced: {HealthFailure}");
+                $"{running}/{TargetReplicas} replicas RUNNING; a replica failed its health check and is being replaced: {HealthFailure}");
             return;
         }
         HealthFailure = null;
-        if (running == Spec.NumReplicas && Starting == 0 && stopping == 0)
+        if (running == TargetReplicas && Starting == 0 && stopping == 0)
         {
             var trigger = Trigger switch
             {
                 DeploymentStatusTrigger.CONFIG_UPDATE_STARTED => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
                 _ when Status == DeploymentStatus.HEALTHY => Trigger,
+                DeploymentStatusTrigger.AUTOSCALING => Status == DeploymentStatus.DOWNSCALING ? DeploymentStatusTrigger.DOWNSCALE_COMPLETED : DeploymentStatusTrigger.UPSCALE_COMPLETED,
                 DeploymentStatusTrigger.HEALTH_CHECK_FAILED or DeploymentStatusTrigger.UNSPECIFIED => DeploymentStatusTrigger.UPSCALE_COMPLETED,
                 _ => DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED,
             };
             Transition(DeploymentStatus.HEALTHY, trigger, "");
             return;
         }
-        var message = $"{running}/{Spec.NumReplicas} replicas RUNNING" + (Starting > 0 ? $", {Starting} STARTING" : "") + (stopping > 0 ? $", {stopping} STOPPING" : "") +
+        var message = $"{running}/{TargetReplicas} replicas RUNNING" + (Starting > 0 ? $", {Starting} STARTING" : "") + (stopping > 0 ? $", {stopping} STOPPING" : "") +
             (LastStartupError is not null ? $"; last startup error: {LastStartupError}" : "") +
             (PlacementNote is not null ? $"; {PlacementNote}" : "");
-        if (Status == DeploymentStatus.HEALTHY && running < Spec.NumReplicas)
+        if (Status is DeploymentStatus.UPSCALING or DeploymentStatus.DOWNSCALING && Trigger == DeploymentStatusTrigger.AUTOSCALING)
+            Transition(Status, Trigger, $"{message}; {ScalingDecision}");
+        else if (Status == DeploymentStatus.HEALTHY && running < TargetReplicas)
             Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.UNSPECIFIED, message);
         else
             Transition(DeploymentStatus.UPDATING, Trigger == DeploymentStatusTrigger.CONFIG_UPDATE_COMPLETED ? DeploymentStatusTrigger.UNSPECIFIED : Trigger, message);

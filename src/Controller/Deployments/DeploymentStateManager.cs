@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ServeAspire.Config;
+using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Placement;
 using ServeAspire.Model;
 
@@ -233,7 +234,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 dep.LastStartupError = $"replica {r.ReplicaId} did not become ready within {limits.StartupTimeout.TotalSeconds:F0} s";
                 BeginStop(dep, r, now, dep.LastStartupError);
             }
-            var excess = dep.Replicas.AliveCount - dep.Spec.NumReplicas;
+            var excess = dep.Replicas.AliveCount - dep.TargetReplicas;
             if (excess > 0)
                 foreach (var r in DeploymentScheduler.ChooseVictims(dep.Alive.ToList(), excess, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
                     BeginStop(dep, r, now, "scaling down");
@@ -259,7 +260,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
             dep.PlacementNote = null;
             if (dep.Deleting || dep.Failed) continue;
             var aliveCount = dep.Replicas.AliveCount;
-            var target = dep.Spec.NumReplicas;
+            var target = dep.TargetReplicas;
             if (aliveCount >= target) continue;
             if (!dep.EverPlaced && observation.FirstPlacementHold is { } hold)
             {
@@ -495,6 +496,45 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 .ToList();
             return (Config.HttpOptions.RequestTimeoutS, routes);
         }
+    }
+
+    /// <summary>Autoscaled deployments (not being deleted) with their bounds and current target.</summary>
+    public IReadOnlyList<(string Key, AutoscalingSpec Spec, int Current)> AutoscaledDeployments()
+    {
+        lock (_lock)
+            return AllDeployments().Where(d => !d.Deleting && d.Spec.Autoscaling is not null)
+                .Select(d => (RouteEntry.KeyOf(d.Application, d.Spec.Name), d.Spec.Autoscaling!, d.TargetReplicas)).ToList();
+    }
+
+    /// <summary>Applies an autoscaling decision (the next reconcile starts or stops replicas to match).</summary>
+    public void Autoscale(string key, int target, string reason, DateTimeOffset now)
+    {
+        lock (_lock)
+            if (FindDeployment(key) is { } dep) dep.Autoscale(target, reason, now);
+    }
+
+    /// <summary>Each autoscaled deployment's target, for the checkpoint.</summary>
+    public IReadOnlyList<AutoscalingCheckpoint> AutoscalingTargets()
+    {
+        lock (_lock)
+            return AllDeployments().Where(d => d.Spec.Autoscaling is not null && d.AutoscaledTarget is not null)
+                .Select(d => new AutoscalingCheckpoint(d.Application, d.Spec.Name, d.AutoscaledTarget!.Value, d.ScalingDecision, d.ScalingDecidedAt)).ToList();
+    }
+
+    /// <summary>Restores the autoscaler's targets from a checkpoint (after <see cref="ApplyConfig"/>).</summary>
+    public void RestoreAutoscaling(IEnumerable<AutoscalingCheckpoint> targets)
+    {
+        lock (_lock)
+            foreach (var t in targets)
+                if (FindDeployment(RouteEntry.KeyOf(t.Application, t.Deployment)) is { Spec.Autoscaling: not null } dep)
+                    dep.RestoreAutoscaling(t.Target, t.Decision, t.DecidedAt);
+    }
+
+    private DeploymentState? FindDeployment(string key)
+    {
+        var cut = key.IndexOf('\n', StringComparison.Ordinal);
+        if (cut < 0) return null;
+        return _apps.TryGetValue(key[..cut], out var app) && app.Deployments.TryGetValue(key[(cut + 1)..], out var dep) ? dep : null;
     }
 
     public IReadOnlyList<ReplicaRecord> AllReplicas()

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using ServeAspire.Config;
 using ServeAspire.Controller.Apis;
+using ServeAspire.Controller.Autoscaling;
 using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.ControlLoop;
 using ServeAspire.Controller.Placement;
@@ -67,6 +68,7 @@ internal static class Extensions
                 new ReplicaLimits(o.MaxStartingPerNode, o.MaxStartingPerDeployment, o.ReplicaStartupTimeout));
         });
         builder.Services.AddSingleton<CheckpointManager>();
+        builder.Services.AddSingleton<AutoscalingStateManager>();
         builder.Services.AddSingleton<NodeRegistry>();
         builder.Services.AddSingleton(sp =>
         {

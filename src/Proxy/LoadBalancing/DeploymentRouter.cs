@@ -17,6 +17,17 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     private int _slowPath;
 
     public RouteEntry Route { get; private set; } = null!;
+
+    /// <summary>Requests in flight to this deployment's replicas plus those queued for one (the autoscaler's input).</summary>
+    public int Ongoing
+    {
+        get
+        {
+            var total = Volatile.Read(ref _queued);
+            foreach (var slot in Volatile.Read(ref _slots)) total += slot.InFlight;
+            return total;
+        }
+    }
     public IReadOnlyList<ReplicaSlot> Slots => Volatile.Read(ref _slots);
 
     /// <summary>A queued request. Its result is a slot handed over (already counted as taken), or null: look again.</summary>

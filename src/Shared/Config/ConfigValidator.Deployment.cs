@@ -17,7 +17,7 @@ public sealed partial class ConfigValidator
     ];
     private static readonly HashSet<string> DeploymentIgnored =
     [
-        "user_config", "autoscaling_config", "ray_actor_options", "placement_group_bundles", "placement_group_strategy",
+        "user_config", "ray_actor_options", "placement_group_bundles", "placement_group_strategy",
         "placement_group_bundle_label_selector", "logging_config", "request_router_config", "gang_scheduling_config", "route_prefix",
     ];
     private static readonly string[] AutoscalingKeys =
@@ -39,7 +39,7 @@ public sealed partial class ConfigValidator
         var a = cls.Defaults;
         if (ov is not null) CheckKeys(ov, loc, DeploymentKeys, DeploymentIgnored);
 
-        var numReplicas = ResolveNumReplicas(a.NumReplicas > 0 ? a.NumReplicas : DeploymentSpec.DefaultNumReplicas, ov, loc);
+        var numReplicas = ResolveNumReplicas(a.NumReplicas > 0 ? a.NumReplicas : DeploymentSpec.DefaultNumReplicas, ov, loc, out var autoscaling);
         var maxOngoing = IntOption(ov, loc, "max_ongoing_requests", a.MaxOngoingRequests > 0 ? a.MaxOngoingRequests : DeploymentSpec.DefaultMaxOngoingRequests, FieldRanges.MaxOngoingRequests);
         var maxQueued = IntOption(ov, loc, "max_queued_requests", a.MaxQueuedRequests >= -1 && a.MaxQueuedRequests != 0 ? a.MaxQueuedRequests : DeploymentSpec.DefaultMaxQueuedRequests, FieldRanges.MaxQueuedRequests);
         var period = NumOption(ov, loc, "health_check_period_s", Or(a.HealthCheckPeriodS, DeploymentSpec.DefaultHealthCheckPeriodS), FieldRanges.HealthCheckSeconds);
@@ -60,28 +60,31 @@ public sealed partial class ConfigValidator
             if (rof.GetValueKind() is JsonValueKind.True or JsonValueKind.False) retry = rof.GetValue<bool>();
             else Error($"{loc}.retry_on_failure", $"must be true or false, got {ConfigText.Show(rof)}");
         }
-        return new DeploymentSpec(cls.DeploymentName, cls.ImportPath, numReplicas, maxOngoing, maxQueued, period, timeout, gTimeout, gLoop, perNode, ctorRetries, retry);
+        return new DeploymentSpec(cls.DeploymentName, cls.ImportPath, numReplicas, maxOngoing, maxQueued, period, timeout, gTimeout, gLoop, perNode, ctorRetries, retry, autoscaling);
     }
 
     private static double Or(double value, double fallback) => double.IsNaN(value) || value < 0 ? fallback : value;
 
-    /// <summary>num_replicas: an int within the cluster cap (never clamped), or "auto" with a valid autoscaling_config.</summary>
-    private int ResolveNumReplicas(int fallback, JsonObject? ov, string loc)
+    /// <summary>
+    /// num_replicas: an int within the cluster cap (never clamped), or "auto" / absent with a valid
+    /// autoscaling_config (then <paramref name="autoscaling"/> is set and the result is the starting count).
+    /// </summary>
+    private int ResolveNumReplicas(int fallback, JsonObject? ov, string loc, out AutoscalingSpec? autoscaling)
     {
+        autoscaling = null;
         var nr = ov?["num_replicas"];
         var isAuto = nr is JsonValue sv && sv.GetValueKind() == JsonValueKind.String && sv.GetValue<string>() == "auto";
-        var autoscaling = ov?["autoscaling_config"];
-        var start = autoscaling is null ? (isAuto ? 1 : (int?)null) : ValidateAutoscaling(autoscaling, $"{loc}.autoscaling_config", isAuto);
-        if (nr is null) return fallback;
+        var autoscalingNode = ov?["autoscaling_config"] is { } an && an.GetValueKind() != JsonValueKind.Null ? an : null;
+        var spec = autoscalingNode is null ? (isAuto ? ValidateAutoscaling(new JsonObject(), $"{loc}.autoscaling_config", true) : null)
+            : ValidateAutoscaling(autoscalingNode, $"{loc}.autoscaling_config", isAuto);
+        if (nr is null || isAuto)
+        {
+            if (spec is null) return fallback;
+            autoscaling = spec;
+            return spec.InitialReplicas;
+        }
 
         var cap = _limits.MaxReplicas;
-        if (isAuto)
-        {
-            if (start is not { } run) return fallback;
-            // No autoscaler yet: run the starting count, and say so.
-            _ignored.Add($"{loc}.num_replicas (\"auto\": autoscaling is not implemented; running {run} replica(s))");
-            return run;
-        }
         var read = ReadInteger(nr, out var n);
         if (read is IntegerRead.NotANumber or IntegerRead.NotAnInteger)
             Error($"{loc}.num_replicas", $"`num_replicas` must be an int or \"auto\", but got: {ConfigText.Show(nr)}");
@@ -89,7 +92,7 @@ public sealed partial class ConfigValidator
             Error($"{loc}.num_replicas", $"must be greater than 0 and at most {cap} ({ReplicaCapRule}) (got {n})");
         else if (read == IntegerRead.TooLarge || n > cap)
             Error($"{loc}.num_replicas", $"must be between 1 and {cap} ({ReplicaCapRule}) (got {ConfigText.Show(nr)})");
-        else if (autoscaling is not null)
+        else if (autoscalingNode is not null)
             Error($"{loc}.num_replicas", "Manually setting num_replicas is not allowed when autoscaling_config is provided.");
         else
             return (int)n;
@@ -98,9 +101,10 @@ public sealed partial class ConfigValidator
 
     /// <summary>
     /// Validates autoscaling_config (Ray's AutoscalingConfig rules, bounded by the cluster cap). Returns
-    /// the replica count to start with (initial_replicas, else min_replicas, at least 1), or null on errors.
+    /// it with Ray's defaults filled in, starting at initial_replicas, else min_replicas, at least 1; or
+    /// null on errors.
     /// </summary>
-    private int? ValidateAutoscaling(JsonNode node, string loc, bool isAuto)
+    private AutoscalingSpec? ValidateAutoscaling(JsonNode node, string loc, bool isAuto)
     {
         if (node is not JsonObject obj)
         {
@@ -123,14 +127,27 @@ public sealed partial class ConfigValidator
             initial = min is { } lo2 && max is { } hi2 && hi2 >= lo2
                 ? Integer(initNode, $"{loc}.initial_replicas", NumberRange.Ints(lo2, hi2))
                 : Integer(initNode, $"{loc}.initial_replicas", NumberRange.Ints(0, cap));
-        if (Present(obj, "target_ongoing_requests") is { } target) Number(target, $"{loc}.target_ongoing_requests", FieldRanges.TargetOngoingRequests);
-        foreach (var key in AutoscalingSeconds)
-            if (Present(obj, key) is { } v) Number(v, $"{loc}.{key}", FieldRanges.AutoscalingSeconds);
-        foreach (var key in AutoscalingFactors)
-            if (Present(obj, key) is { } v) Number(v, $"{loc}.{key}", FieldRanges.AutoscalingFactor);
+        var target = Present(obj, "target_ongoing_requests") is { } t ? Number(t, $"{loc}.target_ongoing_requests", FieldRanges.TargetOngoingRequests) : null;
+        var seconds = AutoscalingSeconds.ToDictionary(k => k, k => Present(obj, k) is { } v ? Number(v, $"{loc}.{k}", FieldRanges.AutoscalingSeconds) : null);
+        var factors = AutoscalingFactors.ToDictionary(k => k, k => Present(obj, k) is { } v ? Number(v, $"{loc}.{k}", FieldRanges.AutoscalingFactor) : null);
 
         if (_errorCount != before) return null;
-        return (int)Math.Max(initial ?? min ?? 1, 1);
+        var floor = (int)(min ?? 1);
+        if (floor == 0)
+        {
+            // Scaling to zero needs requests to wait at the proxy while a replica starts: not built yet.
+            _ignored.Add($"{loc}.min_replicas (0: scaling to zero is not implemented yet; the deployment keeps at least 1 replica)");
+            floor = 1;
+        }
+        var ceiling = (int)Math.Max(max ?? 1, floor);
+        var start = (int)Math.Clamp(initial ?? floor, floor, ceiling);
+        return new AutoscalingSpec(floor, ceiling, start,
+            target ?? AutoscalingSpec.DefaultTargetOngoingRequests,
+            seconds["upscale_delay_s"] ?? AutoscalingSpec.DefaultUpscaleDelayS,
+            seconds["downscale_delay_s"] ?? AutoscalingSpec.DefaultDownscaleDelayS,
+            seconds["look_back_period_s"] ?? AutoscalingSpec.DefaultLookBackPeriodS,
+            factors["upscaling_factor"], factors["downscaling_factor"],
+            factors["upscale_smoothing_factor"] ?? 1, factors["downscale_smoothing_factor"] ?? 1);
     }
 
     private static readonly HashSet<string> EmptySet = [];

@@ -37,7 +37,8 @@ public sealed record DeploymentSpec(
     double GracefulShutdownWaitLoopS,
     int? MaxReplicasPerNode,
     int MaxConstructorRetryCount,
-    bool RetryOnFailure)
+    bool RetryOnFailure,
+    AutoscalingSpec? Autoscaling = null)
 {
     public const int DefaultNumReplicas = 1;
     public const int DefaultMaxOngoingRequests = 5;
@@ -47,4 +48,28 @@ public sealed record DeploymentSpec(
     public const double DefaultGracefulShutdownTimeoutS = 20;
     public const double DefaultGracefulShutdownWaitLoopS = 2;
     public const int DefaultMaxConstructorRetryCount = 20;
+}
+
+/// <summary>
+/// A deployment's autoscaling_config with Ray's defaults filled in (AutoscalingConfig). The replica
+/// count then moves between <see cref="MinReplicas"/> and <see cref="MaxReplicas"/>, starting at
+/// <see cref="InitialReplicas"/>.
+/// </summary>
+public sealed record AutoscalingSpec(
+    int MinReplicas,
+    int MaxReplicas,
+    int InitialReplicas,
+    double TargetOngoingRequests = AutoscalingSpec.DefaultTargetOngoingRequests,
+    double UpscaleDelayS = AutoscalingSpec.DefaultUpscaleDelayS,
+    double DownscaleDelayS = AutoscalingSpec.DefaultDownscaleDelayS,
+    double LookBackPeriodS = AutoscalingSpec.DefaultLookBackPeriodS,
+    double? UpscalingFactor = null,
+    double? DownscalingFactor = null,
+    double UpscaleSmoothingFactor = 1,
+    double DownscaleSmoothingFactor = 1)
+{
+    public const double DefaultTargetOngoingRequests = 2;
+    public const double DefaultUpscaleDelayS = 30;
+    public const double DefaultDownscaleDelayS = 600;
+    public const double DefaultLookBackPeriodS = 30;
 }

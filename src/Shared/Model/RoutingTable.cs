@@ -61,3 +61,9 @@ public sealed record RouteEntry(
 }
 
 public sealed record ReplicaEndpoint(string ReplicaId, string Url, string NodeId);
+
+/// <summary>
+/// What one proxy reports for the autoscaler: per deployment entry key (<see cref="RouteEntry.Key"/>),
+/// the requests it has in flight to that deployment's replicas plus those queued for one, at <see cref="AtMs"/>.
+/// </summary>
+public sealed record OngoingRequestsReport(string Proxy, long AtMs, IReadOnlyDictionary<string, int> Deployments);

@@ -19,6 +19,8 @@ public sealed class StoreKeys(string cluster)
     public string RouteEntries => Prefix + "routes:entries";
     /// <summary>Channel announcing a new routing table version.</summary>
     public string RoutesChannel => Prefix + "routes:changed";
+    /// <summary>Hash proxy name → its ongoing requests per deployment (JSON <c>OngoingRequestsReport</c>), refreshed every heartbeat: the autoscaler's input.</summary>
+    public string OngoingRequests => Prefix + "autoscaling:ongoing";
     /// <summary>Hash node id → registration (last seen).</summary>
     public string Nodes => Prefix + "nodes";
     /// <summary>Per-node liveness key with a TTL.</summary>

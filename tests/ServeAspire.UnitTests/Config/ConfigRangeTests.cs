@@ -152,21 +152,34 @@ public sealed class ConfigRangeTests
         if (!valid) Assert.Equal($"must be between 0 and 100 (got {value})", Assert.Single(result.Errors).Msg);
     }
 
-    // num_replicas: "auto" (no autoscaler yet: it runs initial_replicas, else min_replicas, at least 1).
+    // num_replicas: "auto": autoscaled between min and max (Ray's defaults 1..100), starting at
+    // initial_replicas, else min_replicas; min_replicas 0 is raised to 1 and said (no scale to zero yet).
 
     [Theory]
-    [InlineData("", 1)]
-    [InlineData("\n        autoscaling_config: { initial_replicas: 3 }", 3)]
-    [InlineData("\n        autoscaling_config: { min_replicas: 2, max_replicas: 5 }", 2)]
-    [InlineData("\n        autoscaling_config: { min_replicas: 0, max_replicas: 5 }", 1)]
-    [InlineData("\n        autoscaling_config: { min_replicas: 0, max_replicas: 5, initial_replicas: 0 }", 1)]
-    [InlineData("\n        autoscaling_config: { min_replicas: 1, max_replicas: 1000, initial_replicas: 1000 }", 1000)]
-    public void AutoReplicas_RunTheStartingCount_AndAreReportedAsIgnored(string autoscaling, int expected)
+    [InlineData("", 1, 1, 100)]
+    [InlineData("\n        autoscaling_config: { initial_replicas: 3 }", 3, 1, 100)]
+    [InlineData("\n        autoscaling_config: { min_replicas: 2, max_replicas: 5 }", 2, 2, 5)]
+    [InlineData("\n        autoscaling_config: { min_replicas: 0, max_replicas: 5 }", 1, 1, 5)]
+    [InlineData("\n        autoscaling_config: { min_replicas: 0, max_replicas: 5, initial_replicas: 0 }", 1, 1, 5)]
+    [InlineData("\n        autoscaling_config: { min_replicas: 1, max_replicas: 1000, initial_replicas: 1000 }", 1000, 1, 1000)]
+    public void AutoReplicas_StartAtTheStartingCount_AndCarryTheirBounds(string autoscaling, int expected, int min, int max)
     {
         var result = Validate(App("        num_replicas: auto" + autoscaling));
         Assert.True(result.IsValid, result.Summary);
-        Assert.Equal(expected, result.Config!.Applications[0].Deployments[0].NumReplicas);
-        Assert.Contains(result.Ignored, i => i.StartsWith($"{Dep}.num_replicas (\"auto\"") && i.Contains($"running {expected} replica(s)"));
+        var spec = result.Config!.Applications[0].Deployments[0];
+        Assert.Equal(expected, spec.NumReplicas);
+        Assert.NotNull(spec.Autoscaling);
+        Assert.Equal((expected, min, max), (spec.Autoscaling!.InitialReplicas, spec.Autoscaling.MinReplicas, spec.Autoscaling.MaxReplicas));
+        Assert.Equal(autoscaling.Contains("min_replicas: 0"), result.Ignored.Any(i => i.Contains("scaling to zero is not implemented")));
+    }
+
+    [Fact]
+    public void AutoscalingOptions_TakeRaysDefaults_AndTheGivenValues()
+    {
+        var result = Validate(App("        autoscaling_config: { max_replicas: 4, target_ongoing_requests: 1, upscale_delay_s: 0, downscale_delay_s: 3, upscaling_factor: 2 }"));
+        Assert.True(result.IsValid, result.Summary);
+        var a = result.Config!.Applications[0].Deployments[0].Autoscaling!;
+        Assert.Equal(new AutoscalingSpec(1, 4, 1, 1, 0, 3, AutoscalingSpec.DefaultLookBackPeriodS, UpscalingFactor: 2), a);
     }
 
     [Theory]

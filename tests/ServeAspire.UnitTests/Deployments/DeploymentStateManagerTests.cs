@@ -481,4 +481,38 @@ public sealed class DeploymentStateManagerTests
         Assert.Equal(1000, Deployment.Running);
         Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
     }
+
+    [Fact]
+    public void AnAutoscalingDecision_MovesTheTarget_StatusSaysUpscalingUntilDone_AndTheTargetSurvivesACheckpoint()
+    {
+        var result = ConfigValidator.Validate("""
+            applications:
+              - { name: sleepy, route_prefix: /, import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, autoscaling_config: { min_replicas: 1, max_replicas: 5 } } ] }
+            """, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        _state.ApplyConfig(result.Config!, null, T0);
+        Assert.Single(Tick(T0).OfType<StartReplicaAction>());
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        Assert.Equal(DeploymentStatus.HEALTHY, Deployment.Status);
+
+        var key = RouteEntry.KeyOf("sleepy", "SleepyPid");
+        Assert.Equal((key, 1), _state.AutoscaledDeployments().Select(d => (d.Key, d.Current)).Single());
+        _state.Autoscale(key, 3, "load", T0.AddSeconds(2));
+        Assert.Equal((DeploymentStatus.UPSCALING, DeploymentStatusTrigger.AUTOSCALING), (Deployment.Status, Deployment.Trigger));
+        Assert.Equal(2, Tick(T0.AddSeconds(2)).OfType<StartReplicaAction>().Count());
+        Assert.Equal(DeploymentStatus.UPSCALING, Deployment.Status);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(3));
+        Assert.Equal((DeploymentStatus.HEALTHY, DeploymentStatusTrigger.UPSCALE_COMPLETED), (Deployment.Status, Deployment.Trigger));
+
+        _state.Autoscale(key, 99, "far too much", T0.AddSeconds(4)); // clamped to max_replicas
+        Assert.Equal(5, Deployment.TargetReplicas);
+
+        // A new leader restores the target instead of starting over from initial_replicas.
+        var next = new DeploymentStateManager(TimeSpan.FromSeconds(1), 50, () => $"n{_ids++}", NullLogger<DeploymentStateManager>.Instance);
+        next.ApplyConfig(result.Config!, null, T0);
+        next.RestoreAutoscaling(_state.AutoscalingTargets());
+        Assert.Equal(5, next.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].TargetReplicas));
+    }
 }

@@ -26,6 +26,11 @@ internal sealed class FakeClusterStore : IClusterStore
     public Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> GetProxiesAsync(CancellationToken cancellationToken) =>
         ProxiesFail ? throw Down() : Task.FromResult<IReadOnlyList<(ProxyRegistration, bool)>>(Proxies.ToList());
 
+    public List<OngoingRequestsReport> Ongoing { get; } = [];
+
+    public Task<IReadOnlyList<OngoingRequestsReport>> GetOngoingRequestsAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<OngoingRequestsReport>>(Ongoing.ToList());
+
     public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken)
     {
         Forgotten.Add($"{kind}:{id}");

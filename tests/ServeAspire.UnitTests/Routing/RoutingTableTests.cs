@@ -145,6 +145,7 @@ public sealed class RoutingTableTests
         public int Publishes;
         public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => Task.FromResult(Stored);
         public Task ForgetRegistrationAsync(string kind, string id, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IReadOnlyList<OngoingRequestsReport>> GetOngoingRequestsAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken)
         {
             Stored = table;

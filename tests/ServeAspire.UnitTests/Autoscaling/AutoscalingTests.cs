@@ -1,0 +1,99 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using ServeAspire.Config;
+using ServeAspire.Controller.Autoscaling;
+using ServeAspire.Model;
+
+namespace ServeAspire.UnitTests.Autoscaling;
+
+public sealed class AutoscalingPolicyTests
+{
+    private static readonly AutoscalingSpec Spec = new(MinReplicas: 1, MaxReplicas: 10, InitialReplicas: 1, TargetOngoingRequests: 2);
+
+    [Theory]
+    [InlineData(1, 0, 1)]     // idle: at the floor
+    [InlineData(1, 2, 1)]     // exactly on target
+    [InlineData(1, 7, 4)]     // ceil(7 / 2)
+    [InlineData(4, 8, 4)]     // on target at 4
+    [InlineData(4, 2, 1)]     // ceil(4 × 2/8)
+    [InlineData(2, 100, 10)]  // clamped to max_replicas
+    public void Desired_IsTheCountThatBringsEachReplicaToTheTarget_Clamped(int current, double ongoing, int desired) =>
+        Assert.Equal(desired, AutoscalingPolicy.DesiredReplicas(Spec, current, ongoing));
+
+    [Fact]
+    public void Factors_MoveOnlyPartOfTheWay()
+    {
+        // error ratio 4 (16 ongoing, 2 replicas × 2): factor 0.5 → 1 + 3 × 0.5 = 2.5 → ceil(5) = 5 instead of 8.
+        Assert.Equal(5, AutoscalingPolicy.DesiredReplicas(Spec with { UpscalingFactor = 0.5 }, 2, 16));
+        // error ratio 0.25 (2 ongoing, 4 replicas × 2): factor 0.5 → 1 − 0.75 × 0.5 = 0.625 → ceil(2.5) = 3 instead of 1.
+        Assert.Equal(3, AutoscalingPolicy.DesiredReplicas(Spec with { DownscalingFactor = 0.5 }, 4, 2));
+    }
+}
+
+public sealed class AutoscalingStateManagerTests
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch.AddDays(20000);
+    private const string Key = "app\nDep";
+    private static readonly AutoscalingSpec Spec = new(1, 10, 1, TargetOngoingRequests: 1, UpscaleDelayS: 3, DownscaleDelayS: 5, LookBackPeriodS: 2);
+    private readonly AutoscalingStateManager _manager = new(NullLogger<AutoscalingStateManager>.Instance);
+
+    private static OngoingRequestsReport Report(string proxy, DateTimeOffset at, int ongoing) =>
+        new(proxy, at.ToUnixTimeMilliseconds(), new Dictionary<string, int> { [Key] = ongoing });
+
+    private IReadOnlyList<AutoscalingStateManager.Decision> At(double seconds, int current, params (string Proxy, int Ongoing)[] reports)
+    {
+        var now = T0.AddSeconds(seconds);
+        return _manager.Update([(Key, Spec, current)], reports.Select(r => Report(r.Proxy, now, r.Ongoing)).ToList(), now);
+    }
+
+    [Fact]
+    public void AScaleUp_WaitsForTheUpscaleDelay_AndSumsEveryProxy()
+    {
+        Assert.Empty(At(0, 1, ("p0", 2), ("p1", 2)));
+        Assert.Empty(At(1, 1, ("p0", 2), ("p1", 2)));
+        Assert.Empty(At(2, 1, ("p0", 2), ("p1", 2)));
+        var d = Assert.Single(At(3, 1, ("p0", 2), ("p1", 2)));
+        Assert.Equal((1, 4), (d.From, d.To));
+        Assert.Contains("4 ongoing requests on average", d.Reason);
+    }
+
+    [Fact]
+    public void AnInterruptedWish_StartsItsDelayOver()
+    {
+        At(0, 1, ("p0", 4));
+        At(2, 1, ("p0", 4));
+        At(2.5, 1, ("p0", 0), ("p1", 0)); // the look-back still averages 8/3 > 1: wish holds
+        Assert.Empty(At(4.6, 1, ("p0", 0))); // samples at 2.5..4.6 (2 s window): average 0, wish interrupted
+        Assert.Empty(At(5, 1, ("p0", 5)));
+        Assert.Empty(At(7.9, 1, ("p0", 5)));
+        Assert.Single(At(8, 1, ("p0", 5)));
+    }
+
+    [Fact]
+    public void AScaleDown_WaitsForTheDownscaleDelay()
+    {
+        for (var t = 0; t < 5; t++) Assert.Empty(At(t, 4, ("p0", 0)));
+        var d = Assert.Single(At(5, 4, ("p0", 0)));
+        Assert.Equal((4, 1), (d.From, d.To));
+    }
+
+    [Fact]
+    public void NoReport_OrOnlyStaleOnes_IsNoDataAndNoDecision_NeverZeroLoad()
+    {
+        // A new leader, or proxies cut off: silence must not read as an idle deployment.
+        for (var t = 0; t <= 10; t++) Assert.Empty(At(t, 4));
+        var now = T0.AddSeconds(20);
+        var stale = Report("p0", now - AutoscalingStateManager.ReportFreshness - TimeSpan.FromSeconds(1), 0);
+        Assert.Empty(_manager.Update([(Key, Spec, 4)], [stale], now));
+        Assert.Empty(_manager.Update([(Key, Spec, 4)], [stale], now.AddSeconds(10)));
+    }
+
+    [Fact]
+    public void Reset_ForgetsHistoryAndDelayClocks()
+    {
+        At(0, 1, ("p0", 5));
+        At(2, 1, ("p0", 5));
+        _manager.Reset();
+        Assert.Empty(At(3, 1, ("p0", 5))); // without the reset this would be the decision
+        Assert.Single(At(6, 1, ("p0", 5)));
+    }
+}
