@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using ServeAspire.EndToEndTests.Failures;
+using ServeAspire.EndToEndTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ServeAspire.EndToEndTests.Foundation;
+
+/// <summary>Autoscaling with Ray's knobs against the real system: the proxies' reports drive the controller's target.</summary>
+public sealed class AutoscalingTests(ITestOutputHelper output)
+{
+    // Slow answers after ?ms= with no CPU work: 12 req/s of 400 ms keeps about 4.8 requests ongoing, so
+    // with target_ongoing_requests 1 the policy wants ceil(4.8) = 5, clamped to max_replicas 3.
+    private const string Config = """
+        http_options: { request_timeout_s: 30 }
+        applications:
+          - name: auto
+            route_prefix: /auto
+            import_path: Samples:Slow
+            deployments:
+              - name: Slow
+                max_ongoing_requests: 10
+                autoscaling_config: { min_replicas: 1, max_replicas: 3, target_ongoing_requests: 1, upscale_delay_s: 1, downscale_delay_s: 3, look_back_period_s: 2 }
+        """;
+
+    private static async Task<JsonNode> AutoscalingAsync(ServeApp app) =>
+        (await app.GetJsonAsync("/api/serve/applications/"))["applications"]!["auto"]!["deployments"]!["Slow"]!;
+
+    [Fact]
+    public async Task UnderLoad_ScalesUpToMaxReplicas_AndBackDownWhenTheLoadStops_NoRequestFails()
+    {
+        await using var app = await ServeApp.StartAsync();
+        var (status, body) = await app.PutConfigAsync(Config);
+        Assert.True(status == 200, body);
+        await FailureScenario.RunningAsync(app, 1, "auto", "Slow");
+        // Precondition: idle, it stays at min_replicas, and the status shows the bounds.
+        var idle = await AutoscalingAsync(app);
+        Assert.True(idle["target_num_replicas"]!.GetValue<int>() == 1, idle.ToJsonString());
+        Assert.True(idle["autoscaling"]?["max_replicas"]?.GetValue<int>() == 3, idle.ToJsonString());
+
+        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/auto?ms=400"), new Uri(app.Proxy(1), "/auto?ms=400")], requestsPerSecond: 12,
+            maxDuration: TimeSpan.FromSeconds(180), maxRequests: 3_000);
+        await load.WarmUpAsync(24);
+        load.MarkFault(); // "fault" here: the load the deployment has to grow for
+        var upS = await FailureScenario.SecondsUntilAsync(load, async () => (await app.ReplicasAsync("auto", "Slow")).Count(r => r.State == "RUNNING") == 3,
+            TimeSpan.FromSeconds(90), "3 RUNNING Slow replicas under load");
+        var scaledUp = await AutoscalingAsync(app);
+        output.WriteLine($"scaled up in {upS:F1} s: {scaledUp["autoscaling"]!.ToJsonString()}");
+        Assert.Equal(3, scaledUp["target_num_replicas"]!.GetValue<int>());
+        Assert.Contains("scale up from 1", scaledUp["autoscaling"]!["last_decision"]!.GetValue<string>());
+        // It holds at max_replicas while the load lasts (the policy wants 5).
+        await FailureScenario.HoldsForAsync(() => app.ReplicasAsync("auto", "Slow"), r => r.Count(x => x.State == "RUNNING") == 3 && r.Count <= 3,
+            TimeSpan.FromSeconds(3), "3 replicas, no more, while the load lasts");
+        var report = await load.StopAsync();
+
+        output.WriteLine(report.Line("autoscale up under 12 req/s of 400 ms (s = load start to 3 RUNNING)", upS));
+        Assert.True(report.Sent >= 100, $"only {report.Sent} requests were sent");
+        Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.Slowest()}");
+
+        // The load stopped: after downscale_delay_s it goes back to min_replicas.
+        var down = await ServeApp.WaitUntilAsync(() => AutoscalingAsync(app), d => d["target_num_replicas"]!.GetValue<int>() == 1 && d["replicas"]!.AsArray().Count == 1,
+            TimeSpan.FromSeconds(60), "back to 1 replica after the load");
+        Assert.Contains("scale down from 3", down["autoscaling"]!["last_decision"]!.GetValue<string>());
+        Assert.Equal("HEALTHY", down["status"]!.GetValue<string>());
+    }
+}
