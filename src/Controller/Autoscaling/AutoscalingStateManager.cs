@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using ServeAspire.Config;
 using ServeAspire.Controller.Deployments;
@@ -14,8 +15,34 @@ namespace ServeAspire.Controller.Autoscaling;
 /// with no history and no delay clocks: with no reports it decides nothing (it never reads silence as
 /// zero load), and the target it resumes from is the checkpointed one.
 /// </summary>
-public sealed partial class AutoscalingStateManager(ILogger<AutoscalingStateManager> logger)
+public sealed partial class AutoscalingStateManager
 {
+    private readonly ILogger<AutoscalingStateManager> logger;
+    private readonly Lock _gaugeLock = new();
+    private Dictionary<string, (double Total, int Desired, int Target)> _gauges = new(StringComparer.Ordinal);
+
+    /// <param name="meters">When given, Ray's <c>serve_autoscaling_*</c> gauges are published on the "ServeAspire" meter.</param>
+    public AutoscalingStateManager(ILogger<AutoscalingStateManager> logger, IMeterFactory? meters = null)
+    {
+        this.logger = logger;
+        if (meters is null) return;
+        var meter = meters.Create("ServeAspire");
+        meter.CreateObservableGauge("serve_autoscaling_total_requests", () => Gauge(g => g.Total), description: "Ongoing requests (in flight + queued) the autoscaler averaged over its look-back period");
+        meter.CreateObservableGauge("serve_autoscaling_desired_replicas", () => Gauge(g => (double)g.Desired), description: "Replicas the autoscaling policy wants now, before the delays");
+        meter.CreateObservableGauge("serve_autoscaling_target_replicas", () => Gauge(g => (double)g.Target), description: "The deployment's current target replica count");
+    }
+
+    private IEnumerable<Measurement<double>> Gauge(Func<(double Total, int Desired, int Target), double> pick)
+    {
+        Dictionary<string, (double, int, int)> gauges;
+        lock (_gaugeLock) gauges = _gauges;
+        foreach (var (key, g) in gauges)
+        {
+            var cut = key.IndexOf('\n', StringComparison.Ordinal);
+            yield return new(pick(g), new KeyValuePair<string, object?>("application", key[..cut]), new KeyValuePair<string, object?>("deployment", key[(cut + 1)..]));
+        }
+    }
+
     /// <summary>A proxy report older than this is a dead or cut-off proxy's last word, not load.</summary>
     public static readonly TimeSpan ReportFreshness = TimeSpan.FromSeconds(5);
 
@@ -41,6 +68,7 @@ public sealed partial class AutoscalingStateManager(ILogger<AutoscalingStateMana
         var fresh = reports.Where(r => now - DateTimeOffset.FromUnixTimeMilliseconds(r.AtMs) <= ReportFreshness).ToList();
         var decisions = new List<Decision>();
         var keys = new HashSet<string>(StringComparer.Ordinal);
+        var gauges = new Dictionary<string, (double, int, int)>(StringComparer.Ordinal);
         foreach (var (key, spec, current) in deployments)
         {
             keys.Add(key);
@@ -52,6 +80,7 @@ public sealed partial class AutoscalingStateManager(ILogger<AutoscalingStateMana
             if (state.Samples.Count == 0) continue; // no data: no decision
             var average = state.Samples.Average(s => s.Total);
             var desired = AutoscalingPolicy.DesiredReplicas(spec, current, average);
+            gauges[key] = (average, desired, current);
             if (desired > current)
             {
                 state.WantDownSince = null;
@@ -79,6 +108,8 @@ public sealed partial class AutoscalingStateManager(ILogger<AutoscalingStateMana
             }
         }
         foreach (var gone in _states.Keys.Where(k => !keys.Contains(k)).ToList()) _states.Remove(gone);
+        foreach (var d in decisions) gauges[d.Key] = (d.AverageOngoing, d.To, d.To);
+        lock (_gaugeLock) _gauges = gauges;
         foreach (var d in decisions) Log.Decided(logger, d.Key.Replace('\n', '/'), d.From, d.To, d.Reason);
         return decisions;
     }

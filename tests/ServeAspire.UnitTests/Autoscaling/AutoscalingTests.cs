@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServeAspire.Config;
 using ServeAspire.Controller.Autoscaling;
@@ -85,6 +86,28 @@ public sealed class AutoscalingStateManagerTests
         var stale = Report("p0", now - AutoscalingStateManager.ReportFreshness - TimeSpan.FromSeconds(1), 0);
         Assert.Empty(_manager.Update([(Key, Spec, 4)], [stale], now));
         Assert.Empty(_manager.Update([(Key, Spec, 4)], [stale], now.AddSeconds(10)));
+    }
+
+    [Fact]
+    public void TheGauges_ShowTheAverageTheWishAndTheTarget()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var manager = new AutoscalingStateManager(NullLogger<AutoscalingStateManager>.Instance,
+            services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        manager.Update([(Key, Spec, 1)], [Report("p0", T0, 3)], T0);
+        var seen = new Dictionary<string, double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) => { if (i.Name.StartsWith("serve_autoscaling_", StringComparison.Ordinal)) l.EnableMeasurementEvents(i); };
+        listener.SetMeasurementEventCallback<double>((i, value, tags, _) =>
+        {
+            Assert.Contains(tags.ToArray(), t => t.Key == "deployment" && (string?)t.Value == "Dep");
+            seen[i.Name] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.Equal(3, seen["serve_autoscaling_total_requests"]);
+        Assert.Equal(3, seen["serve_autoscaling_desired_replicas"]);
+        Assert.Equal(1, seen["serve_autoscaling_target_replicas"]);
     }
 
     [Fact]
