@@ -13,7 +13,12 @@ for project in tests/ServeAspire.UnitTests tests/ServeAspire.KubernetesTests tes
   echo "== $name"
   { dotnet test "$project" -c Debug --no-build -nologo --logger "console;verbosity=normal" 2>&1; echo $? > "$logs/$name.rc"; } \
     | tee "$logs/$name.log" \
-    | grep --line-buffered -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Stack Trace)|^\s+(Assert|Expected|Actual|System\.)|(Passed|Failed)!' || true
+    | awk '
+        # Each test result; for a failure, its message (up to 8 lines, until the stack trace): the CI log keeps only this output.
+        /^[[:space:]]+(Passed|Failed|Skipped) |(Passed|Failed)!/ { print; fflush(); n = 0; next }
+        /^[[:space:]]+Error Message:/ { print; fflush(); n = 8; next }
+        /^[[:space:]]+Stack Trace:/ { n = 0 }
+        n > 0 { print; fflush(); n-- }' || true
   [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
 done
 # Totals from each run's closing block ("Total tests: 19 / Passed: 19 / Failed: 0").

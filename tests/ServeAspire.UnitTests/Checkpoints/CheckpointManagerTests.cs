@@ -39,4 +39,17 @@ public sealed class CheckpointManagerTests
         Assert.False(await checkpoints.SaveIfChangedAsync(1, default));
         Assert.Equal(2, store.StateSaves);
     }
+
+    [Fact]
+    public void AReplicaRecord_RoundTripsThroughTheCheckpoint_StateIncluded()
+    {
+        // State has an internal setter (only ReplicaStateContainer moves it): the checkpoint must still carry it.
+        var record = new ReplicaRecord { ReplicaId = "r1", Application = "a", Deployment = "d", NodeId = "n", NodeInstanceId = "i", Pid = 42, Url = "http://x", StartConfirmed = true };
+        var container = new ReplicaStateContainer("a", "d", () => { }, NullLogger.Instance);
+        container.Add(record);
+        container.Transition(record, ReplicaState.RUNNING);
+        var json = System.Text.Json.JsonSerializer.Serialize(new StateCheckpoint([record]), SerializerOptions.Default);
+        var back = Assert.Single(System.Text.Json.JsonSerializer.Deserialize<StateCheckpoint>(json, SerializerOptions.Default)!.Replicas);
+        Assert.Equal((ReplicaState.RUNNING, 42, "http://x", true), (back.State, back.Pid, back.Url, back.StartConfirmed));
+    }
 }
