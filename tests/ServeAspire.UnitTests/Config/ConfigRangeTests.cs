@@ -174,6 +174,18 @@ public sealed class ConfigRangeTests
     }
 
     [Fact]
+    public void TheSampleConfig_WithTheReadmesAutoscalingConfig_Autoscales()
+    {
+        // The README tour's sed: num_replicas: 6 → an autoscaling_config in flow style, same indentation.
+        var sample = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "../../../../../samples/serve.yaml"));
+        Assert.Contains("num_replicas: 6", sample);
+        var yaml = sample.Replace("num_replicas: 6", "autoscaling_config: { min_replicas: 1, max_replicas: 6, target_ongoing_requests: 2, upscale_delay_s: 2, downscale_delay_s: 10 }");
+        var result = ConfigValidator.Validate(yaml, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        Assert.Equal(new AutoscalingSpec(1, 6, 1, 2, 2, 10, AutoscalingSpec.DefaultLookBackPeriodS), result.Config!.Applications[0].Deployments[0].Autoscaling);
+    }
+
+    [Fact]
     public void AutoscalingOptions_TakeRaysDefaults_AndTheGivenValues()
     {
         var result = Validate(App("        autoscaling_config: { max_replicas: 4, target_ongoing_requests: 1, upscale_delay_s: 0, downscale_delay_s: 3, upscaling_factor: 2 }"));
