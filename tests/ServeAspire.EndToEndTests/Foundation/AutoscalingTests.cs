@@ -22,8 +22,8 @@ public sealed class AutoscalingTests(ITestOutputHelper output)
                 autoscaling_config: { min_replicas: 1, max_replicas: 3, target_ongoing_requests: 1, upscale_delay_s: 1, downscale_delay_s: 3, look_back_period_s: 2 }
         """;
 
-    private static async Task<JsonNode> AutoscalingAsync(ServeApp app) =>
-        (await app.GetJsonAsync("/api/serve/applications/"))["applications"]!["auto"]!["deployments"]!["Slow"]!;
+    private static async Task<JsonNode> AutoscalingAsync(ServeApp app, Uri? controller = null) =>
+        (await app.GetJsonAsync(controller ?? app.Controller, "/api/serve/applications/"))["applications"]!["auto"]!["deployments"]!["Slow"]!;
 
     [Fact]
     public async Task UnderLoad_ScalesUpToMaxReplicas_AndBackDownWhenTheLoadStops_NoRequestFails()
@@ -61,5 +61,46 @@ public sealed class AutoscalingTests(ITestOutputHelper output)
             TimeSpan.FromSeconds(60), "back to 1 replica after the load");
         Assert.Contains("scale down from 3", down["autoscaling"]!["last_decision"]!.GetValue<string>());
         Assert.Equal("HEALTHY", down["status"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Autoscaling across a leader kill: the standby resumes from the checkpointed target under the same
+    /// load. It has no history at first and downscale_delay_s is only 3 s, so reading "no reports yet" as
+    /// "no load" would scale the deployment down within the watched window.
+    /// </summary>
+    [Fact]
+    public async Task AcrossALeaderKill_TheNewLeaderKeepsTheScaledUpTarget_NoRequestFails()
+    {
+        await using var app = await ServeApp.StartAsync();
+        var (status, body) = await app.PutConfigAsync(Config);
+        Assert.True(status == 200, body);
+        await FailureScenario.RunningAsync(app, 1, "auto", "Slow");
+        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/auto?ms=400"), new Uri(app.Proxy(1), "/auto?ms=400")], requestsPerSecond: 12,
+            maxDuration: TimeSpan.FromSeconds(180), maxRequests: 3_000);
+        await ServeApp.WaitUntilAsync(() => app.ReplicasAsync("auto", "Slow"), r => r.Count(x => x.State == "RUNNING") == 3, TimeSpan.FromSeconds(90), "3 RUNNING under load");
+        var before = (await app.ReplicasAsync("auto", "Slow")).Select(r => r.Pid).Order().ToList();
+
+        var (leaderIndex, leaderPid) = await app.LeaderAsync(TimeSpan.FromSeconds(30));
+        load.MarkFault();
+        FailureScenario.Kill(leaderPid);
+        var standby = app.ControllerInstance(1 - leaderIndex);
+        await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(1 - leaderIndex), s => s?["is_leader"]?.GetValue<bool>() == true && s["recovered"]?.GetValue<bool>() == true,
+            TimeSpan.FromSeconds(20), "the standby to lead and recover");
+        var resumed = await AutoscalingAsync(app, standby);
+        output.WriteLine($"the new leader resumed with {resumed["autoscaling"]!.ToJsonString()}");
+        Assert.Equal(3, resumed["target_num_replicas"]!.GetValue<int>());
+        Assert.Contains("scale up from 1", resumed["autoscaling"]!["last_decision"]!.GetValue<string>()); // restored, not re-decided
+        // Three times the downscale delay under the same load: the target and the replicas stay.
+        await FailureScenario.HoldsForAsync(async () => (Deployment: await AutoscalingAsync(app, standby), Replicas: await app.ReplicasAsync("auto", "Slow", standby)),
+            s => s.Deployment["target_num_replicas"]!.GetValue<int>() == 3 && s.Replicas.Count == 3 && s.Replicas.All(r => r.State == "RUNNING"),
+            TimeSpan.FromSeconds(9), "target 3 and 3 RUNNING replicas on the new leader");
+        load.MarkRecovered();
+        var after = (await app.ReplicasAsync("auto", "Slow", standby)).Select(r => r.Pid).Order().ToList();
+        var report = await load.StopAsync();
+        output.WriteLine(report.Line("autoscaled deployment, leader kill -9 (s = kill to end of the 9 s watch)", (load.Elapsed - load.FaultAt).TotalSeconds));
+
+        Assert.Equal(before, after); // adopted, not restarted
+        Assert.True(report.Sent >= 100, $"only {report.Sent} requests were sent");
+        Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.Slowest()}");
     }
 }
