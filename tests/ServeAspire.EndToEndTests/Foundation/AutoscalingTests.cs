@@ -22,23 +22,34 @@ public sealed class AutoscalingTests(ITestOutputHelper output)
                 autoscaling_config: { min_replicas: 1, max_replicas: 3, target_ongoing_requests: 1, upscale_delay_s: 1, downscale_delay_s: 3, look_back_period_s: 2 }
         """;
 
+    /// <summary>A fresh app running only the autoscaled Slow deployment, at its min_replicas (1 RUNNING).</summary>
+    private static async Task<ServeApp> StartAutoscaledAsync()
+    {
+        var app = await ServeApp.StartAsync();
+        var (status, body) = await app.PutConfigAsync(Config);
+        Assert.True(status == 200, body);
+        await FailureScenario.RunningAsync(app, 1, "auto", "Slow");
+        return app;
+    }
+
+    /// <summary>12 req/s of 400 ms through both proxies, open loop, bounded in time and count.</summary>
+    private static LoadGenerator Load(ServeApp app) =>
+        new([new Uri(app.Proxy(0), "/auto?ms=400"), new Uri(app.Proxy(1), "/auto?ms=400")], requestsPerSecond: 12,
+            maxDuration: TimeSpan.FromSeconds(180), maxRequests: 3_000);
+
     private static async Task<JsonNode> AutoscalingAsync(ServeApp app, Uri? controller = null) =>
         (await app.GetJsonAsync(controller ?? app.Controller, "/api/serve/applications/"))["applications"]!["auto"]!["deployments"]!["Slow"]!;
 
     [Fact]
     public async Task UnderLoad_ScalesUpToMaxReplicas_AndBackDownWhenTheLoadStops_NoRequestFails()
     {
-        await using var app = await ServeApp.StartAsync();
-        var (status, body) = await app.PutConfigAsync(Config);
-        Assert.True(status == 200, body);
-        await FailureScenario.RunningAsync(app, 1, "auto", "Slow");
+        await using var app = await StartAutoscaledAsync();
         // Precondition: idle, it stays at min_replicas, and the status shows the bounds.
         var idle = await AutoscalingAsync(app);
         Assert.True(idle["target_num_replicas"]!.GetValue<int>() == 1, idle.ToJsonString());
         Assert.True(idle["autoscaling"]?["max_replicas"]?.GetValue<int>() == 3, idle.ToJsonString());
 
-        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/auto?ms=400"), new Uri(app.Proxy(1), "/auto?ms=400")], requestsPerSecond: 12,
-            maxDuration: TimeSpan.FromSeconds(180), maxRequests: 3_000);
+        await using var load = Load(app);
         load.MarkFault(); // "fault" here: the start of the load the deployment has to grow for
         var upS = await FailureScenario.SecondsUntilAsync(load, async () => (await app.ReplicasAsync("auto", "Slow")).Count(r => r.State == "RUNNING") == 3,
             TimeSpan.FromSeconds(90), "3 RUNNING Slow replicas under load");
@@ -71,12 +82,8 @@ public sealed class AutoscalingTests(ITestOutputHelper output)
     [Fact]
     public async Task AcrossALeaderKill_TheNewLeaderKeepsTheScaledUpTarget_NoRequestFails()
     {
-        await using var app = await ServeApp.StartAsync();
-        var (status, body) = await app.PutConfigAsync(Config);
-        Assert.True(status == 200, body);
-        await FailureScenario.RunningAsync(app, 1, "auto", "Slow");
-        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/auto?ms=400"), new Uri(app.Proxy(1), "/auto?ms=400")], requestsPerSecond: 12,
-            maxDuration: TimeSpan.FromSeconds(180), maxRequests: 3_000);
+        await using var app = await StartAutoscaledAsync();
+        await using var load = Load(app);
         await ServeApp.WaitUntilAsync(() => app.ReplicasAsync("auto", "Slow"), r => r.Count(x => x.State == "RUNNING") == 3, TimeSpan.FromSeconds(90), "3 RUNNING under load");
         var before = (await app.ReplicasAsync("auto", "Slow")).Select(r => r.Pid).Order().ToList();
 
