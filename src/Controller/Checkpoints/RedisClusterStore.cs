@@ -128,21 +128,7 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     public async Task<string?> LoadStateAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.DeploymentState);
     public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.DeploymentState, checkpoint, token);
 
-    public async Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken)
-    {
-        var json = await Db.StringGetAsync(keys.RoutesIndex);
-        if (!json.HasValue || JsonSerializer.Deserialize<RoutingIndex>(json.ToString(), SerializerOptions.Default) is not { } index) return null;
-        var values = index.Entries.Count == 0 ? [] : await Db.HashGetAsync(keys.RouteEntries, index.Entries.Select(e => (RedisValue)e.Key).ToArray());
-        var routes = new List<RouteEntry>(index.Entries.Count);
-        var versions = new Dictionary<string, long>(StringComparer.Ordinal);
-        for (var i = 0; i < index.Entries.Count; i++)
-        {
-            if (!values[i].HasValue || JsonSerializer.Deserialize<RouteEntry>(values[i].ToString(), SerializerOptions.Default) is not { } route) continue;
-            routes.Add(route);
-            versions[route.Key] = index.Entries[i].Version;
-        }
-        return new RoutingTable(index.Version, index.RequestTimeoutS, routes) { EntryVersions = versions, PublishedAtMs = index.PublishedAtMs };
-    }
+    public Task<RoutingTable?> LoadRoutesAsync(CancellationToken cancellationToken) => RoutingTableReader.ReadAsync(Db, keys);
 
     public async Task PublishRoutesAsync(RoutingTable table, IReadOnlyCollection<string> removedKeys, long token, CancellationToken cancellationToken)
     {

@@ -31,7 +31,8 @@ internal sealed partial class RoutingTableClient(
             if (!_subscribed) _subscribed = await SubscribeAsync();
             try
             {
-                if (await FetchAsync() is { } table && state.TryApply(table))
+                if (await RoutingTableReader.ReadAsync(redis.GetDatabase(), keys, state.Current is { Loaded: true } held ? held.Table : null) is { } table
+                    && state.TryApply(table))
                     Log.TableApplied(logger, options.Value.Name, table.Version, table.Routes.Count, table.Routes.Sum(r => r.Replicas.Count));
                 if (failing) Log.StoreBack(logger, options.Value.Name);
                 failing = false;
@@ -44,39 +45,6 @@ internal sealed partial class RoutingTableClient(
             try { await _wake.WaitAsync(options.Value.RoutesPollInterval, stoppingToken); }
             catch (OperationCanceledException) { break; }
         }
-    }
-
-    /// <returns>The newer table, or null when the store holds nothing newer than ours.</returns>
-    private async Task<RoutingTable?> FetchAsync()
-    {
-        var db = redis.GetDatabase();
-        var json = await db.StringGetAsync(keys.RoutesIndex);
-        if (!json.HasValue || JsonSerializer.Deserialize<RoutingIndex>(json.ToString(), SerializerOptions.Default) is not { } index) return null;
-        var held = state.Current;
-        if (held.Loaded && index.Version <= held.Table.Version) return null;
-        var have = new Dictionary<string, RouteEntry>(held.Table.Routes.Count, StringComparer.Ordinal);
-        foreach (var r in held.Table.Routes) have[r.Key] = r;
-        var missing = index.Entries
-            .Where(e => !have.ContainsKey(e.Key) || held.Table.EntryVersions.GetValueOrDefault(e.Key) != e.Version)
-            .Select(e => e.Key).ToList();
-        var fetched = new Dictionary<string, RouteEntry>(StringComparer.Ordinal);
-        if (missing.Count > 0)
-        {
-            var values = await db.HashGetAsync(keys.RouteEntries, missing.Select(k => (RedisValue)k).ToArray());
-            for (var i = 0; i < missing.Count; i++)
-                if (values[i].HasValue && JsonSerializer.Deserialize<RouteEntry>(values[i].ToString(), SerializerOptions.Default) is { } entry)
-                    fetched[missing[i]] = entry;
-        }
-        var routes = new List<RouteEntry>(index.Entries.Count);
-        var versions = new Dictionary<string, long>(index.Entries.Count, StringComparer.Ordinal);
-        foreach (var e in index.Entries)
-        {
-            // An entry removed between the two reads is left out; the next index says so too.
-            if (!fetched.TryGetValue(e.Key, out var route) && !have.TryGetValue(e.Key, out route)) continue;
-            routes.Add(route);
-            versions[e.Key] = e.Version;
-        }
-        return new RoutingTable(index.Version, index.RequestTimeoutS, routes) { EntryVersions = versions, PublishedAtMs = index.PublishedAtMs };
     }
 
     private async Task<bool> SubscribeAsync()
