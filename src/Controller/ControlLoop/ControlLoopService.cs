@@ -164,10 +164,10 @@ internal sealed partial class ControlLoopService(
             {
                 deployments.ApplyConfig(result.Config!, doc, checkpoint.AppliedAt);
                 var stateJson = await store.LoadStateAsync(cancellationToken);
-                var replicas = stateJson is null ? [] : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Replicas ?? [];
+                var saved = stateJson is null ? null : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default);
+                var replicas = saved?.Replicas ?? [];
                 deployments.RestoreReplicas(replicas);
-                var scaled = stateJson is null ? null : JsonSerializer.Deserialize<StateCheckpoint>(stateJson, SerializerOptions.Default)?.Autoscaling;
-                if (scaled is not null) deployments.RestoreAutoscaling(scaled);
+                if (saved?.Autoscaling is { } scaled) deployments.RestoreAutoscaling(scaled);
                 Log.Recovered(logger, token, result.Config!.Applications.Count, replicas.Count);
                 return;
             }

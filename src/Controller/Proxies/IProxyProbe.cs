@@ -11,12 +11,10 @@ public interface IProxyProbe
 
 /// <summary>
 /// 200 → HEALTHY; 503 while draining → DRAINING, or DRAINED once it has no request in flight (the
-/// proxy says which in <see cref="DrainHeader"/>); anything else, a timeout or a refused connection → UNHEALTHY.
+/// proxy says which in <see cref="ProxyDrain.Header"/>); anything else, a timeout or a refused connection → UNHEALTHY.
 /// </summary>
 internal sealed class HttpProxyProbe : IProxyProbe, IDisposable
 {
-    public const string DrainHeader = "X-Serve-Drain";
-
     private readonly HttpClient _client = new(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(1) })
     {
         Timeout = Timeout.InfiniteTimeSpan,
@@ -31,8 +29,8 @@ internal sealed class HttpProxyProbe : IProxyProbe, IDisposable
             using var response = await _client.GetAsync($"{address}/-/healthz", cts.Token);
             if (response.IsSuccessStatusCode) return (ProxyStatus.HEALTHY, null);
             var body = await response.Content.ReadAsStringAsync(cts.Token);
-            if (response.Headers.TryGetValues(DrainHeader, out var drain))
-                return (drain.FirstOrDefault() == "drained" ? ProxyStatus.DRAINED : ProxyStatus.DRAINING, body);
+            if (response.Headers.TryGetValues(ProxyDrain.Header, out var drain))
+                return (drain.FirstOrDefault() == ProxyDrain.Drained ? ProxyStatus.DRAINED : ProxyStatus.DRAINING, body);
             return body.Contains("drained", StringComparison.OrdinalIgnoreCase) ? (ProxyStatus.DRAINING, body) : (ProxyStatus.UNHEALTHY, $"{(int)response.StatusCode}: {body}");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -23,7 +23,6 @@ public sealed partial class ProxyStateManager(
     private readonly Dictionary<string, ProxyState> _proxies = new(StringComparer.Ordinal);
     private readonly RegistrationJanitor _janitor = new(options.Value.DeadRegistrationRetention);
     private IReadOnlyList<(ProxyRegistration Registration, bool Alive)> _registered = [];
-    private CancellationToken _probeToken;
 
     /// <summary>The status of this proxy incarnation, or null when it was never checked in this tenure.</summary>
     public ProxyStatus? StatusOf(ProxyRegistration proxy)
@@ -51,7 +50,6 @@ public sealed partial class ProxyStateManager(
     {
         var registered = await store.GetProxiesAsync(cancellationToken);
         _registered = registered;
-        _probeToken = cancellationToken;
         lock (_lock)
         {
             var names = new HashSet<string>(StringComparer.Ordinal);
@@ -60,13 +58,13 @@ public sealed partial class ProxyStateManager(
                 names.Add(registration.Name);
                 if (!_proxies.TryGetValue(registration.Name, out var state) || state.InstanceId != registration.InstanceId)
                     _proxies[registration.Name] = state = new ProxyState(registration.Name, registration.InstanceId, logger);
-                Update(state, registration, alive);
+                Update(state, registration, alive, cancellationToken);
             }
             foreach (var gone in _proxies.Keys.Where(n => !names.Contains(n)).ToList()) _proxies.Remove(gone);
         }
     }
 
-    private void Update(ProxyState state, ProxyRegistration registration, bool alive)
+    private void Update(ProxyState state, ProxyRegistration registration, bool alive, CancellationToken cancellationToken)
     {
         if (state.InFlight is { IsCompleted: true } done)
         {
@@ -83,7 +81,7 @@ public sealed partial class ProxyStateManager(
         }
         if (registration.Draining && state.Status is not (ProxyStatus.DRAINING or ProxyStatus.DRAINED))
             state.Transition(ProxyStatus.DRAINING, "the proxy registered as draining");
-        state.InFlight ??= probe.CheckAsync(registration.Address, options.Value.ProxyProbeTimeout, _probeToken);
+        state.InFlight ??= probe.CheckAsync(registration.Address, options.Value.ProxyProbeTimeout, cancellationToken);
     }
 
     /// <summary>Registrations dead for longer than the retention, removed from the store (its own step).</summary>

@@ -1,3 +1,4 @@
+using ServeAspire.Model;
 using ServeAspire.Proxy.Forwarding;
 using ServeAspire.Proxy.Routing;
 
@@ -7,8 +8,6 @@ namespace ServeAspire.Proxy.Apis;
 internal static class ProxyAdminApi
 {
     public const string RoutingVersionHeader = "X-Serve-Routing-Version";
-    /// <summary>On a draining proxy's healthz: <c>draining</c> while requests are in flight, then <c>drained</c>.</summary>
-    public const string DrainHeader = "X-Serve-Drain";
 
     public static IEndpointRouteBuilder MapProxyAdminApi(this IEndpointRouteBuilder app)
     {
@@ -17,7 +16,7 @@ internal static class ProxyAdminApi
             if (lifecycle.Draining)
             {
                 // Ray's answer while draining; the header tells the controller DRAINING from DRAINED (nothing in flight).
-                response.Headers[DrainHeader] = lifecycle.InFlight > 0 ? "draining" : "drained";
+                response.Headers[ProxyDrain.Header] = lifecycle.InFlight > 0 ? ProxyDrain.Draining : ProxyDrain.Drained;
                 return Results.Text("This node is being drained.", statusCode: 503);
             }
             return state.Current.Loaded ? Results.Text("success")

@@ -35,3 +35,14 @@ public sealed record NodeReplicasResponse(string NodeId, string InstanceId, IRea
 
 /// <summary>An event published on the store's event channel (node → controller).</summary>
 public sealed record ClusterEvent(string Kind, string NodeId, string? ReplicaId, string? Message);
+
+/// <summary>
+/// On a draining proxy's <c>/-/healthz</c> (503): whether requests are still in flight, so the controller
+/// can tell Ray's DRAINING from DRAINED.
+/// </summary>
+public static class ProxyDrain
+{
+    public const string Header = "X-Serve-Drain";
+    public const string Draining = "draining";
+    public const string Drained = "drained";
+}
