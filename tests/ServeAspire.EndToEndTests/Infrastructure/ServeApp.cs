@@ -19,9 +19,14 @@ namespace ServeAspire.EndToEndTests.Infrastructure;
 /// </summary>
 public sealed class ServeApp : IAsyncDisposable
 {
-    public const int RedisPort = 16379;
-    public const int ControllerPort = 18265;
-    public const int ProxyBasePort = 18000;
+    /// <summary>
+    /// Added to every test port (SERVE_TEST_PORT_OFFSET, default 0), so two checkouts can run their
+    /// end-to-end tests on one machine at once without taking each other's ports.
+    /// </summary>
+    public static int PortOffset { get; } = int.TryParse(Environment.GetEnvironmentVariable("SERVE_TEST_PORT_OFFSET"), out var o) && o is >= 0 and <= 10_000 ? o : 0;
+    public static int RedisPort { get; } = 16379 + PortOffset;
+    public static int ControllerPort { get; } = 18265 + PortOffset;
+    public static int ProxyBasePort { get; } = 18000 + PortOffset;
 
     private readonly DistributedApplication _app;
     private readonly string _stateDir;
@@ -85,7 +90,7 @@ public sealed class ServeApp : IAsyncDisposable
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (token.Length > 0 && request.RequestUri is { Port: >= ControllerPort and <= ControllerPort + 2 } && request.Headers.Authorization is null)
+            if (token.Length > 0 && request.RequestUri is { } uri && uri.Port >= ControllerPort && uri.Port <= ControllerPort + 2 && request.Headers.Authorization is null)
                 request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             return base.SendAsync(request, cancellationToken);
         }
