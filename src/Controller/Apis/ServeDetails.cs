@@ -47,7 +47,10 @@ public sealed record DeploymentDetails(
 /// <summary>An autoscaled deployment's bounds, current target and the autoscaler's last decision (why, and when).</summary>
 public sealed record AutoscalingDetails(int MinReplicas, int MaxReplicas, int TargetReplicas, int CurrentReplicas, string? LastDecision, double? DecidedAtS);
 
-public sealed record ReplicaDetails(string NodeId, string NodeIp, string ActorId, string ActorName, string ReplicaId, ReplicaState State, int? Pid, double StartTimeS);
+/// <param name="CodeVersion">The code version the replica runs (a rolling update replaces the others).</param>
+/// <param name="UserConfigVersion">The user_config version it has applied.</param>
+public sealed record ReplicaDetails(string NodeId, string NodeIp, string ActorId, string ActorName, string ReplicaId, ReplicaState State, int? Pid, double StartTimeS,
+    string? CodeVersion = null, string? UserConfigVersion = null);
 
 public sealed record TargetGroup(IReadOnlyList<Target> Targets, string RoutePrefix, string Protocol, string AppName);
 

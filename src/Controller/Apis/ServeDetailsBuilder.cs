@@ -55,10 +55,14 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
     {
         var config = (JsonObject)JsonSerializer.SerializeToNode(dep.Spec, SerializerOptions.Default)!;
         config.Remove("import_path");
+        // user_config as the mapping it was given, not its JSON text; env_vars show in the app's runtime_env.
+        config["user_config"] = dep.Spec.UserConfig is { } uc ? JsonNode.Parse(uc) : null;
+        config.Remove("env_vars");
         return new DeploymentDetails(dep.Spec.Name, dep.Status, dep.Trigger, dep.Message, config, dep.Deleting ? 0 : dep.TargetReplicas,
             new Dictionary<string, double> { ["CPU"] = 1 },
             dep.Replicas.All.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
-                r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0)).ToList(),
+                r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0,
+                r.CodeVersion, r.UserConfigVersion)).ToList(),
             dep.Spec.Autoscaling is { } a
                 ? new AutoscalingDetails(a.MinReplicas, a.MaxReplicas, dep.TargetReplicas, dep.Running, dep.ScalingDecision, dep.ScalingDecidedAt?.ToUnixTimeMilliseconds() / 1000.0)
                 : null);

@@ -295,6 +295,10 @@ internal sealed partial class ControlLoopService(
                     var (accepted, error) = await nodeClient.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
                     deployments.OnStartResult(start.ReplicaId, accepted, error);
                     break;
+                case ReconfigureReplicaAction reconfigure:
+                    var taken = await nodeClient.ReconfigureReplicaAsync(reconfigure.Node, reconfigure.ReplicaId, reconfigure.Request, token, cancellationToken);
+                    deployments.OnReconfigureResult(reconfigure.ReplicaId, reconfigure.Request.UserConfigVersion, taken);
+                    break;
                 case StopReplicaAction stop:
                     var (stopped, unknown) = await nodeClient.StopReplicaAsync(stop.Node, stop.ReplicaId, token, cancellationToken);
                     deployments.OnStopResult(stop.ReplicaId, stopped, unknown, time.GetUtcNow());

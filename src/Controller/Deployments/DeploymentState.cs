@@ -8,7 +8,9 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
 {
     private readonly Action onChange = onChange;
     public string Application { get; } = application;
-    public DeploymentSpec Spec { get; set; } = spec;
+    public DeploymentSpec Spec { get; private set; } = spec;
+    /// <summary>The hash of Spec.UserConfig, computed once per spec (it is compared for every replica every tick).</summary>
+    public string UserConfigVersion { get; private set; } = spec.UserConfigVersion;
     public ReplicaStateContainer Replicas { get; } = new(application, spec.Name, onChange, logger);
     public DeploymentStatus Status { get; private set; } = DeploymentStatus.UPDATING;
     public DeploymentStatusTrigger Trigger { get; private set; } = DeploymentStatusTrigger.CONFIG_UPDATE_STARTED;
@@ -33,6 +35,15 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
     public IEnumerable<ReplicaRecord> Alive => Replicas.Alive;
 
     public bool Failed => ConsecutiveStartupFailures >= Spec.MaxConstructorRetryCount;
+
+    /// <summary>Whether <paramref name="r"/> runs the current code version; the others are replaced by a rolling update.</summary>
+    public bool IsCurrent(ReplicaRecord r) => r.CodeVersion is null || r.CodeVersion == Spec.CodeVersion;
+
+    /// <summary>Whether <paramref name="r"/> has applied the current user_config (always, when there is none).</summary>
+    public bool IsConfigured(ReplicaRecord r) => Spec.UserConfig is null || r.UserConfigVersion == UserConfigVersion;
+
+    /// <summary>A replica refused the current user_config (its ReconfigureAsync threw): it keeps the previous one.</summary>
+    public string? ReconfigureError { get; set; }
 
     /// <summary>The autoscaler's current target (null: none yet, or the deployment is not autoscaled).</summary>
     public int? AutoscaledTarget { get; private set; }
@@ -77,6 +88,8 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
     {
         if (spec == Spec && !Deleting) return;
         Spec = spec;
+        UserConfigVersion = spec.UserConfigVersion;
+        ReconfigureError = null;
         Deleting = false;
         ConsecutiveStartupFailures = 0;
         LastStartupError = null;
@@ -91,14 +104,38 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
             Transition(DeploymentStatus.UPDATING, DeploymentStatusTrigger.DELETING, "Deleting.");
             return;
         }
+        if (Failed && Replicas.Alive.Count(r => !IsCurrent(r)) is > 0 and var previous)
+        {
+            // The new version never ran: the rollout stops and the previous version keeps serving.
+            Transition(DeploymentStatus.DEPLOY_FAILED, DeploymentStatusTrigger.REPLICA_STARTUP_FAILED,
+                $"The new version ({Spec.CodeVersion}) failed to start {ConsecutiveStartupFailures} times in a row; the rolling update stopped and {previous} replica(s) of the previous version keep serving. Last error: {LastStartupError}");
+            return;
+        }
         if (Failed)
         {
             Transition(DeploymentStatus.DEPLOY_FAILED, DeploymentStatusTrigger.REPLICA_STARTUP_FAILED,
                 $"The deployment failed to start {ConsecutiveStartupFailures} times in a row. This may be due to a problem with its constructor or initial health check failing. Last error: {LastStartupError}");
             return;
         }
-        var running = Running;
+        var running = 0;
+        var outdated = 0;
+        var unconfigured = 0;
+        foreach (var r in Replicas.Alive)
+        {
+            if (!IsCurrent(r)) outdated++;
+            else if (r.State == ReplicaState.RUNNING)
+            {
+                running++;
+                if (!IsConfigured(r)) unconfigured++;
+            }
+        }
         var stopping = Replicas.CountIn(ReplicaState.STOPPING);
+        if (ReconfigureError is not null)
+        {
+            Transition(DeploymentStatus.DEPLOY_FAILED, DeploymentStatusTrigger.UNSPECIFIED,
+                $"user_config could not be applied ({ReconfigureError}); the replicas keep serving with their previous user_config. Fix user_config and deploy again.");
+            return;
+        }
         if (HealthFailure is not null && running < TargetReplicas)
         {
             Transition(DeploymentStatus.UNHEALTHY, DeploymentStatusTrigger.HEALTH_CHECK_FAILED,
@@ -106,7 +143,7 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
             return;
         }
         HealthFailure = null;
-        if (running == TargetReplicas && Starting == 0 && stopping == 0)
+        if (running == TargetReplicas && Starting == 0 && stopping == 0 && outdated == 0 && unconfigured == 0)
         {
             var trigger = Trigger switch
             {
@@ -120,6 +157,8 @@ public sealed partial class DeploymentState(string application, DeploymentSpec s
             return;
         }
         var message = $"{running}/{TargetReplicas} replicas RUNNING" + (Starting > 0 ? $", {Starting} STARTING" : "") + (stopping > 0 ? $", {stopping} STOPPING" : "") +
+            (outdated > 0 ? $"; rolling update to version {Spec.CodeVersion}: {outdated} replica(s) of the previous version still serving" : "") +
+            (unconfigured > 0 ? $"; {unconfigured} replica(s) applying the new user_config" : "") +
             (LastStartupError is not null ? $"; last startup error: {LastStartupError}" : "") +
             (PlacementNote is not null ? $"; {PlacementNote}" : "");
         if (Status is DeploymentStatus.UPSCALING or DeploymentStatus.DOWNSCALING && Trigger == DeploymentStatusTrigger.AUTOSCALING)

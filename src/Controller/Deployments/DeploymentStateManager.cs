@@ -119,6 +119,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
             AdoptOrStopUnknown(observation, known, actions);
             Scale(observation, now, actions);
             SendDueStops(observation, now, actions);
+            Reconfigure(observation, actions);
             CleanUp();
             foreach (var dep in AllDeployments()) dep.ComputeStatus();
             return actions;
@@ -148,12 +149,22 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                     if (rec.StartConfirmed) MarkDead(dep, rec, now, $"no longer running on node {rec.NodeId}");
                     continue;
                 }
-                if (rec.NodeInstanceId is null || !rec.StartConfirmed || (info.Pid is { } pid && pid != rec.Pid))
+                if (rec.NodeInstanceId is null || !rec.StartConfirmed || (info.Pid is { } pid && pid != rec.Pid) ||
+                    (info.UserConfigVersion is not null && info.UserConfigVersion != rec.UserConfigVersion) || (rec.CodeVersion is null && info.CodeVersion is not null))
                 {
                     rec.NodeInstanceId ??= node.Replicas.InstanceId;
                     rec.StartConfirmed = true;
                     rec.Pid = info.Pid ?? rec.Pid;
+                    rec.UserConfigVersion = info.UserConfigVersion ?? rec.UserConfigVersion;
+                    rec.CodeVersion ??= info.CodeVersion;
                     Changed();
+                }
+                // "VERSION: error": only a refusal of the config we want now counts (an older one was superseded).
+                if (info.ReconfigureError is { } refused && dep.Spec.UserConfig is not null && refused.StartsWith(dep.UserConfigVersion + ":", StringComparison.Ordinal) &&
+                    dep.ReconfigureError is null)
+                {
+                    dep.ReconfigureError = $"replica {rec.ReplicaId}: {refused[(dep.UserConfigVersion.Length + 1)..].Trim()}";
+                    Log.ReconfigureRefused(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, dep.UserConfigVersion, dep.ReconfigureError);
                 }
                 switch (info.State)
                 {
@@ -201,6 +212,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                         NodeId = node.Node.NodeId, NodeInstanceId = node.Replicas.InstanceId,
                         State = info.State == ReplicaProcessState.RUNNING ? ReplicaState.RUNNING : ReplicaState.STARTING,
                         Pid = info.Pid, Url = info.Url, StartTime = info.StartedAt, StartConfirmed = true,
+                        CodeVersion = info.CodeVersion, UserConfigVersion = info.UserConfigVersion, UserConfigSent = info.UserConfigVersion,
                     });
                     Log.ReplicaAdopted(logger, info.Application, info.Deployment, info.ReplicaId, node.Node.NodeId, info.Pid);
                 }
@@ -234,9 +246,11 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 dep.LastStartupError = $"replica {r.ReplicaId} did not become ready within {limits.StartupTimeout.TotalSeconds:F0} s";
                 BeginStop(dep, r, now, dep.LastStartupError);
             }
-            var excess = dep.Replicas.AliveCount - dep.TargetReplicas;
+            RollOutdated(dep, now);
+            var current = dep.Alive.Where(dep.IsCurrent).ToList();
+            var excess = current.Count - dep.TargetReplicas;
             if (excess > 0)
-                foreach (var r in DeploymentScheduler.ChooseVictims(dep.Alive.ToList(), excess, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
+                foreach (var r in DeploymentScheduler.ChooseVictims(current, excess, r => r.NodeId, r => r.State == ReplicaState.STARTING, r => r.StartTime))
                     BeginStop(dep, r, now, "scaling down");
         }
 
@@ -259,7 +273,11 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         {
             dep.PlacementNote = null;
             if (dep.Deleting || dep.Failed) continue;
-            var aliveCount = dep.Replicas.AliveCount;
+            var aliveCount = 0;
+            var outdatedAlive = 0;
+            foreach (var r in dep.Alive)
+                if (dep.IsCurrent(r)) aliveCount++;
+                else outdatedAlive++;
             var target = dep.TargetReplicas;
             if (aliveCount >= target) continue;
             if (!dep.EverPlaced && observation.FirstPlacementHold is { } hold)
@@ -274,7 +292,9 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
             var room = new Dictionary<string, int>(liveNodes.Count, StringComparer.Ordinal);
             foreach (var n in liveNodes) room[n] = Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n));
             var wanted = target - aliveCount;
-            var startNow = Math.Min(wanted, Math.Max(0, limits.MaxStartingPerDeployment - dep.Starting));
+            // A rolling update runs at most MaxSurge replicas above the target (old and new together).
+            var surgeRoom = outdatedAlive == 0 ? wanted : target + limits.MaxSurge(target) - aliveCount - outdatedAlive;
+            var startNow = Math.Max(0, Math.Min(Math.Min(wanted, surgeRoom), limits.MaxStartingPerDeployment - dep.Starting));
             var placed = DeploymentScheduler.Place(startNow, liveNodes, perNode, totals, maxPerNode, room).ToList();
             if (placed.Count < startNow && dep.Spec.MaxReplicasPerNode is null)
             {
@@ -295,10 +315,11 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
             }
             foreach (var nodeId in placed)
             {
+                var userConfigVersion = dep.Spec.UserConfig is null ? null : dep.UserConfigVersion;
                 var rec = new ReplicaRecord
                 {
                     ReplicaId = newReplicaId(), Application = dep.Application, Deployment = dep.Spec.Name,
-                    NodeId = nodeId, StartTime = now,
+                    NodeId = nodeId, StartTime = now, CodeVersion = dep.Spec.CodeVersion, UserConfigSent = userConfigVersion,
                 };
                 Track(dep, rec);
                 dep.EverPlaced = true;
@@ -308,7 +329,8 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 Increment(perNode, nodeId);
                 actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
                     rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
-                    dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS)));
+                    dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS,
+                    dep.Spec.CodeVersion, dep.Spec.EnvVars?.Values, dep.Spec.UserConfig, userConfigVersion)));
                 Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
             }
             // Replicas that fit nowhere (as Ray reports unschedulable ones): said in the status, placed when room appears.
@@ -324,6 +346,66 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                     ? $"{unplaced} replica(s) cannot be placed: max_replicas_per_node is {m} and there are {liveNodes.Count} live node(s); they are placed when nodes join"
                     : $"{unplaced} replica(s) cannot be placed: the {liveNodes.Count} live node(s) are full ({liveNodes.Sum(n => (long)occupied.GetValueOrDefault(n))} of {liveNodes.Sum(n => (long)Math.Min(Capacity(n), 1_000_000))} replica slots used); they are placed when capacity appears";
             }
+        }
+    }
+
+    /// <summary>
+    /// A rolling update (Ray's version change that needs new replicas): replicas of another code version
+    /// leave only as replicas of the current one run, so RUNNING never drops below the target; an
+    /// outdated replica that never served (STARTING) goes at once. Starts are bounded in pass 2 by
+    /// <see cref="ReplicaLimits.MaxSurge"/>. A new version that keeps failing (DEPLOY_FAILED) runs no
+    /// replica, so nothing old is stopped: the previous version keeps serving.
+    /// </summary>
+    private void RollOutdated(DeploymentState dep, DateTimeOffset now)
+    {
+        List<ReplicaRecord>? outdatedRunning = null;
+        var currentRunning = 0;
+        foreach (var r in dep.Alive.ToList())
+        {
+            if (dep.IsCurrent(r))
+            {
+                if (r.State == ReplicaState.RUNNING) currentRunning++;
+            }
+            else if (r.State == ReplicaState.RUNNING) (outdatedRunning ??= []).Add(r);
+            else BeginStop(dep, r, now, $"rolling update to version {dep.Spec.CodeVersion}: an outdated replica that is not serving yet");
+        }
+        if (outdatedRunning is null) return;
+        var canStop = Math.Min(outdatedRunning.Count, currentRunning + outdatedRunning.Count - dep.TargetReplicas);
+        foreach (var r in outdatedRunning.OrderBy(r => r.StartTime).Take(Math.Max(0, canStop)))
+            BeginStop(dep, r, now, $"rolling update to version {dep.Spec.CodeVersion}: replaced by a RUNNING replica of the new version");
+    }
+
+    /// <summary>
+    /// Lightweight updates in place (Ray's reconfigure): each RUNNING replica of the current code version
+    /// that has not applied the current user_config is handed it once; a refused call is retried next tick.
+    /// </summary>
+    private void Reconfigure(ClusterObservation observation, List<ReplicaAction> actions)
+    {
+        foreach (var dep in AllDeployments())
+        {
+            if (dep.Deleting || dep.Spec.UserConfig is not { } userConfig || dep.ReconfigureError is not null) continue;
+            var version = dep.UserConfigVersion;
+            foreach (var rec in dep.Replicas.In(ReplicaState.RUNNING))
+            {
+                if (!dep.IsCurrent(rec) || rec.UserConfigVersion == version || rec.UserConfigSent == version) continue;
+                if (!observation.Nodes.TryGetValue(rec.NodeId, out var node) || node.Replicas is null) continue;
+                rec.UserConfigSent = version;
+                Changed();
+                actions.Add(new ReconfigureReplicaAction(node.Node, rec.ReplicaId, new ReconfigureReplicaRequest(userConfig, version)));
+                Log.Reconfiguring(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, version);
+            }
+        }
+    }
+
+    /// <summary>Result of a reconfigure call: a call the node did not take is sent again next tick.</summary>
+    public void OnReconfigureResult(string replicaId, string version, bool accepted)
+    {
+        lock (_lock)
+        {
+            var (_, rec) = Find(replicaId);
+            if (rec is null || accepted || rec.UserConfigSent != version) return;
+            rec.UserConfigSent = null;
+            Changed();
         }
     }
 
@@ -570,6 +652,10 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         public static partial void ReplicaUnresponsive(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, string reason);
         [LoggerMessage(319, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} reported unresponsive ({Reason}); not replaced now: another replica of the deployment is being replaced for the same reason")]
         public static partial void UnresponsiveDeferred(ILogger logger, string application, string deployment, string replicaId, string reason);
+        [LoggerMessage(321, LogLevel.Information, "Reconfiguring replica {Application}/{Deployment}#{ReplicaId} on node {NodeId}: user_config version {Version}")]
+        public static partial void Reconfiguring(ILogger logger, string application, string deployment, string replicaId, string nodeId, string version);
+        [LoggerMessage(322, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} refused user_config version {Version}: {Error}")]
+        public static partial void ReconfigureRefused(ILogger logger, string application, string deployment, string replicaId, string nodeId, string version, string error);
         [LoggerMessage(316, LogLevel.Warning, "Node {NodeId} refused to start replica {Application}/{Deployment}#{ReplicaId}: {Error}")]
         public static partial void StartFailed(ILogger logger, string application, string deployment, string replicaId, string nodeId, string? error);
     }

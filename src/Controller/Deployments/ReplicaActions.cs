@@ -37,3 +37,6 @@ public abstract record ReplicaAction(NodeRegistration Node, string ReplicaId);
 public sealed record StartReplicaAction(NodeRegistration Node, StartReplicaRequest Request) : ReplicaAction(Node, Request.ReplicaId);
 
 public sealed record StopReplicaAction(NodeRegistration Node, string ReplicaId) : ReplicaAction(Node, ReplicaId);
+
+/// <summary>Hands a RUNNING replica a new user_config (Ray's reconfigure): no restart.</summary>
+public sealed record ReconfigureReplicaAction(NodeRegistration Node, string ReplicaIdToUpdate, ReconfigureReplicaRequest Request) : ReplicaAction(Node, ReplicaIdToUpdate);

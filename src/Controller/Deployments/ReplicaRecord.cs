@@ -28,6 +28,15 @@ public sealed class ReplicaRecord
     public bool StopSent { get; set; }
     /// <summary>Whether its node has accepted the start (until then it may not be listed by the node).</summary>
     public bool StartConfirmed { get; set; }
+    /// <summary>
+    /// The code version it runs (import path, assembly content, env vars). Null for a replica from
+    /// before versions were recorded: taken as current, so an upgrade restarts nothing.
+    /// </summary>
+    public string? CodeVersion { get; set; }
+    /// <summary>The user_config version it has applied, as its node reports it.</summary>
+    public string? UserConfigVersion { get; set; }
+    /// <summary>The user_config version last handed to it (not repeated while it is applied or pending).</summary>
+    public string? UserConfigSent { get; set; }
 
     /// <summary>Ray's actor name for a replica.</summary>
     [JsonIgnore]

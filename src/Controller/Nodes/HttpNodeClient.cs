@@ -64,6 +64,22 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         }
     }
 
+    public async Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var message = Fenced(HttpMethod.Post, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}/reconfigure", leaderToken);
+            message.Content = JsonContent.Create(request, options: SerializerOptions.Default);
+            using var response = await Client.SendAsync(message, cancellationToken);
+            ThrowIfFenced(response, node, leaderToken);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is not FencedException)
+        {
+            return false;
+        }
+    }
+
     public async Task<(bool, bool)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken)
     {
         try

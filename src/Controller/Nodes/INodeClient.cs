@@ -20,5 +20,8 @@ public interface INodeClient
     /// <param name="leaderToken">This tenure's fencing token: a node refuses it once it has seen a newer one.</param>
     /// <exception cref="Leadership.FencedException">The node refused the token (start and stop).</exception>
     Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
+    /// <summary>Hands a running replica a new user_config (applied in place). False when the node did not take it (retried later).</summary>
+    /// <exception cref="Leadership.FencedException">The node refused the token.</exception>
+    Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
     Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken);
 }

@@ -45,6 +45,14 @@ internal static class ReplicasApi
                 return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
             return s.Stop(replicaId) ? Results.Accepted() : Results.Json(new { error = $"no replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
         });
+        app.MapPost("/replicas/{replicaId}/reconfigure", (string replicaId, ReconfigureReplicaRequest request, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
+        {
+            if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)
+                return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
+            if (string.IsNullOrWhiteSpace(request.UserConfigVersion) || request.UserConfig is null)
+                return Results.Json(new { error = "user_config and user_config_version are required" }, SerializerOptions.Default, statusCode: 400);
+            return s.Reconfigure(replicaId, request) ? Results.Accepted() : Results.Json(new { error = $"no live replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
+        });
         return app;
     }
 }

@@ -21,6 +21,9 @@ internal interface IReplica : IDisposable
 
     ReplicaProcessInfo Snapshot();
 
+    /// <summary>Hands a new user_config to the replica (applied in place; the snapshot reports it once applied). False when the replica is gone.</summary>
+    bool Reconfigure(ReconfigureReplicaRequest request);
+
     /// <summary>Graceful stop: STOPPING until in-flight work is done (at most <paramref name="gracefulTimeout"/>), then DEAD.</summary>
     Task StopAsync(TimeSpan gracefulTimeout, CancellationToken cancellationToken);
 

@@ -17,7 +17,8 @@ internal static partial class ReplicaMain
     public static async Task<int> RunAsync(string[] args)
     {
         var opts = ParseArgs(args);
-        WatchParent();
+        var reconfigures = System.Threading.Channels.Channel.CreateUnbounded<(string Version, string Json)>(new() { SingleReader = true });
+        WatchParent(reconfigures.Writer);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{opts.Bind}:0");
@@ -74,6 +75,14 @@ internal static partial class ReplicaMain
         {
             // The constructor may block for a long time (model loading): run it off the request threads.
             var created = await Task.Factory.StartNew(() => (IDeployment)Activator.CreateInstance(info.Type)!, TaskCreationOptions.LongRunning);
+            // Ray calls reconfigure with the initial user_config before the replica serves: so do we.
+            if (opts.UserConfigVersion is { } wanted)
+            {
+                var (version, json) = await reconfigures.Reader.ReadAsync();
+                if (version != wanted) throw new InvalidOperationException($"expected user_config version {wanted}, got {version}");
+                await ReconfigureAsync(created, json, app.Lifetime.ApplicationStopping);
+                Console.WriteLine(ReplicaProcess.ReconfiguredMarker + version);
+            }
             healthChecked = created as IHealthCheckedDeployment;
             Volatile.Write(ref instance, created);
         }
@@ -84,8 +93,39 @@ internal static partial class ReplicaMain
             return 1;
         }
         Console.WriteLine(ReplicaProcess.ReadyMarker + url);
+        _ = ApplyReconfiguresAsync(instance!, reconfigures.Reader, app.Lifetime.ApplicationStopping);
         await app.WaitForShutdownAsync();
         return 0;
+    }
+
+    /// <summary>Later user_configs, one at a time, in the order the node sent them; requests keep being served meanwhile.</summary>
+    private static async Task ApplyReconfiguresAsync(IDeployment target, System.Threading.Channels.ChannelReader<(string Version, string Json)> reader, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var (version, json) in reader.ReadAllAsync(ct))
+            {
+                try
+                {
+                    await ReconfigureAsync(target, json, ct);
+                    Console.WriteLine(ReplicaProcess.ReconfiguredMarker + version);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The replica keeps its previous config and keeps serving; the controller shows the error.
+                    Console.WriteLine(ReplicaProcess.ReconfigureFailedMarker + version + " " + $"{ex.GetType().Name}: {ex.Message}".ReplaceLineEndings(" "));
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private static async Task ReconfigureAsync(IDeployment target, string json, CancellationToken ct)
+    {
+        if (target is not IReconfigurable reconfigurable)
+            throw new InvalidOperationException($"{target.GetType().FullName} does not implement {nameof(IReconfigurable)}");
+        using var doc = JsonDocument.Parse(json);
+        await reconfigurable.ReconfigureAsync(doc.RootElement.Clone(), ct);
     }
 
     /// <summary>
@@ -125,18 +165,24 @@ internal static partial class ReplicaMain
 
     /// <summary>
     /// Exit as soon as the node is gone: its end of our stdin closes (EOF) even on kill -9; the
-    /// parent-pid check covers a stdin that was not a pipe.
+    /// parent-pid check covers a stdin that was not a pipe. The same pipe carries the node's
+    /// reconfigure commands (one line each), so user_config needs no port of its own.
     /// </summary>
-    private static void WatchParent()
+    private static void WatchParent(System.Threading.Channels.ChannelWriter<(string Version, string Json)> reconfigures)
     {
         var parent = GetParentPid();
         var stdin = new Thread(() =>
         {
             try
             {
-                using var input = Console.OpenStandardInput();
-                var buffer = new byte[64];
-                while (input.Read(buffer, 0, buffer.Length) > 0) { }
+                using var input = new StreamReader(Console.OpenStandardInput());
+                while (input.ReadLine() is { } line)
+                {
+                    var parts = line.Split(' ', 3);
+                    if (parts.Length != 3 || parts[0] != ReplicaProcess.ReconfigureCommand) continue;
+                    try { reconfigures.TryWrite((parts[1], System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[2])))); }
+                    catch (FormatException) { }
+                }
             }
             catch (IOException) { }
             System.Diagnostics.Process.GetCurrentProcess().Kill(); // hard exit: no graceful drain without a node
@@ -156,7 +202,7 @@ internal static partial class ReplicaMain
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetParentPid();
 
-    private sealed record Options(string ReplicaId, string Application, string Deployment, string ImportPath, string NodeId, double GracefulShutdownTimeoutS, string Bind);
+    private sealed record Options(string ReplicaId, string Application, string Deployment, string ImportPath, string NodeId, double GracefulShutdownTimeoutS, string Bind, string? UserConfigVersion);
 
     private static Options ParseArgs(string[] args)
     {
@@ -165,6 +211,7 @@ internal static partial class ReplicaMain
         string Get(string k) => map.TryGetValue(k, out var v) ? v : throw new ArgumentException($"missing --{k}");
         return new Options(Get("replica-id"), Get("application"), Get("deployment"), Get("import-path"), Get("node-id"),
             map.TryGetValue("graceful-shutdown-timeout-s", out var g) ? double.Parse(g, CultureInfo.InvariantCulture) : 20,
-            map.TryGetValue("bind", out var b) ? b : "127.0.0.1");
+            map.TryGetValue("bind", out var b) ? b : "127.0.0.1",
+            map.TryGetValue("user-config-version", out var ucv) ? ucv : null);
     }
 }

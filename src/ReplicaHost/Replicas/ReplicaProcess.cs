@@ -15,6 +15,10 @@ internal sealed partial class ReplicaProcess : IReplica
     public const string ListeningMarker = "@@serve:listening ";
     public const string ReadyMarker = "@@serve:ready ";
     public const string FailedMarker = "@@serve:failed ";
+    public const string ReconfiguredMarker = "@@serve:reconfigured ";
+    public const string ReconfigureFailedMarker = "@@serve:reconfigure-failed ";
+    /// <summary>A line on the replica's stdin: <c>reconfigure VERSION BASE64(JSON)</c>.</summary>
+    public const string ReconfigureCommand = "reconfigure";
 
     private readonly Process _process;
     private readonly ILogger _logger;
@@ -25,6 +29,8 @@ internal sealed partial class ReplicaProcess : IReplica
     private string? _url;
     private string? _message;
     private int? _exitCode;
+    private string? _userConfigVersion;
+    private string? _reconfigureError;
 
     public StartReplicaRequest Request { get; }
     public DateTimeOffset StartedAt { get; }
@@ -68,6 +74,9 @@ internal sealed partial class ReplicaProcess : IReplica
             psi.ArgumentList.Add(a);
         // User code gets no credential and none of the node's settings (ports, store, token): an allowlist.
         ReplicaEnvironment.Restrict(psi.Environment);
+        // runtime_env.env_vars: validated by the controller (reserved names refused), set on top of the allowlist.
+        foreach (var (name, value) in request.EnvVars ?? new Dictionary<string, string>()) psi.Environment[name] = value;
+        if (!string.IsNullOrEmpty(request.UserConfigVersion)) { psi.ArgumentList.Add("--user-config-version"); psi.ArgumentList.Add(request.UserConfigVersion); }
         psi.Environment["OTEL_SERVICE_NAME"] = $"replica-{request.Deployment}";
         psi.Environment["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={request.ReplicaId},serve.node_id={nodeId}";
 
@@ -80,14 +89,42 @@ internal sealed partial class ReplicaProcess : IReplica
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         if (process.HasExited) replica.OnProcessExited();
+        // The initial user_config goes in before anything else: the replica applies it before it reports ready.
+        if (request.UserConfig is not null && !string.IsNullOrEmpty(request.UserConfigVersion))
+            replica.Reconfigure(new ReconfigureReplicaRequest(request.UserConfig, request.UserConfigVersion));
         return replica;
     }
 
     public ReplicaProcessInfo Snapshot()
     {
         lock (_lock)
-            return new ReplicaProcessInfo(Request.ReplicaId, Request.Application, Request.Deployment, _state, Pid, _url, StartedAt, _exitCode, _message);
+            return new ReplicaProcessInfo(Request.ReplicaId, Request.Application, Request.Deployment, _state, Pid, _url, StartedAt, _exitCode, _message,
+                Request.CodeVersion, _userConfigVersion, _reconfigureError);
     }
+
+    /// <summary>
+    /// Hands a user_config to the replica over its stdin pipe (the one the node already holds): no port
+    /// to open and nothing another process could call. The replica answers with a marker line.
+    /// </summary>
+    public bool Reconfigure(ReconfigureReplicaRequest request)
+    {
+        var payload = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(request.UserConfig));
+        lock (_stdinLock)
+        {
+            try
+            {
+                _process.StandardInput.WriteLine($"{ReconfigureCommand} {request.UserConfigVersion} {payload}");
+                _process.StandardInput.Flush();
+                return true;
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                return false; // the process is gone: its exit is reported on its own
+            }
+        }
+    }
+
+    private readonly Lock _stdinLock = new();
 
     public ReplicaProcessState State { get { lock (_lock) return _state; } }
 
@@ -106,6 +143,24 @@ internal sealed partial class ReplicaProcess : IReplica
                 if (_state == ReplicaProcessState.STARTING) _state = ReplicaProcessState.RUNNING;
             }
             Log.ReplicaReady(_logger, Request.Deployment, Request.ReplicaId, Pid, _url);
+        }
+        else if (line.StartsWith(ReconfiguredMarker, StringComparison.Ordinal))
+        {
+            var version = line[ReconfiguredMarker.Length..].Trim();
+            lock (_lock)
+            {
+                _userConfigVersion = version;
+                _reconfigureError = null;
+            }
+            Log.ReplicaReconfigured(_logger, Request.Deployment, Request.ReplicaId, Pid, version);
+        }
+        else if (line.StartsWith(ReconfigureFailedMarker, StringComparison.Ordinal))
+        {
+            var rest = line[ReconfigureFailedMarker.Length..].Trim();
+            var cut = rest.IndexOf(' ');
+            var (version, error) = cut < 0 ? (rest, "") : (rest[..cut], rest[(cut + 1)..]);
+            lock (_lock) _reconfigureError = $"{version}: {error}";
+            Log.ReplicaReconfigureFailed(_logger, Request.Deployment, Request.ReplicaId, Pid, version, error);
         }
         else if (line.StartsWith(FailedMarker, StringComparison.Ordinal))
         {
@@ -191,6 +246,12 @@ internal sealed partial class ReplicaProcess : IReplica
 
         [LoggerMessage(104, LogLevel.Information, "Stopping replica {Deployment}#{ReplicaId} (pid {Pid}), graceful for {TimeoutS} s")]
         public static partial void ReplicaStopping(ILogger logger, string deployment, string replicaId, int pid, double timeoutS);
+
+        [LoggerMessage(106, LogLevel.Information, "Replica {Deployment}#{ReplicaId} (pid {Pid}) applied user_config version {Version}")]
+        public static partial void ReplicaReconfigured(ILogger logger, string deployment, string replicaId, int pid, string version);
+
+        [LoggerMessage(107, LogLevel.Warning, "Replica {Deployment}#{ReplicaId} (pid {Pid}) could not apply user_config version {Version}: {Error}")]
+        public static partial void ReplicaReconfigureFailed(ILogger logger, string deployment, string replicaId, int pid, string version, string error);
 
         [LoggerMessage(105, LogLevel.Warning, "Replica {Deployment}#{ReplicaId} (pid {Pid}) did not stop in time: killed")]
         public static partial void ReplicaForceKilled(ILogger logger, string deployment, string replicaId, int pid);

@@ -48,6 +48,10 @@ internal sealed partial class ReplicaSupervisor(
         return true;
     }
 
+    /// <summary>Passes a new user_config to a live replica; false when this node has no such live replica.</summary>
+    public bool Reconfigure(string replicaId, ReconfigureReplicaRequest request) =>
+        _replicas.TryGetValue(replicaId, out var replica) && replica.State is ReplicaProcessState.STARTING or ReplicaProcessState.RUNNING && replica.Reconfigure(request);
+
     /// <summary>The state of replica <paramref name="replicaId"/>, null when this node has none by that id (never had, or pruned).</summary>
     public ReplicaProcessState? StateOf(string replicaId) => _replicas.TryGetValue(replicaId, out var replica) ? replica.State : null;
 

@@ -49,7 +49,22 @@ internal sealed partial class SimulatedReplica : IReplica
     public ReplicaProcessInfo Snapshot()
     {
         lock (_lock)
-            return new ReplicaProcessInfo(Request.ReplicaId, Request.Application, Request.Deployment, _state, Pid, _url, StartedAt, _exitCode, _message);
+            return new ReplicaProcessInfo(Request.ReplicaId, Request.Application, Request.Deployment, _state, Pid, _url, StartedAt, _exitCode, _message,
+                Request.CodeVersion, _userConfigVersion ?? NullIfEmpty(Request.UserConfigVersion));
+    }
+
+    private string? _userConfigVersion;
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>A stand-in runs no user code: the new config counts as applied at once.</summary>
+    public bool Reconfigure(ReconfigureReplicaRequest request)
+    {
+        lock (_lock)
+        {
+            if (_state == ReplicaProcessState.DEAD) return false;
+            _userConfigVersion = request.UserConfigVersion;
+            return true;
+        }
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
 namespace ServeAspire;
@@ -19,4 +20,16 @@ public interface IDeployment
 public interface IHealthCheckedDeployment
 {
     Task CheckHealthAsync();
+}
+
+/// <summary>
+/// The C# twin of Ray's <c>reconfigure</c>: a deployment that takes a <c>user_config</c>. Called once
+/// after the constructor (before the replica counts as RUNNING) and again, on every running replica,
+/// whenever the config's <c>user_config</c> changes: a lightweight update, no restart. A deployment
+/// that does not implement it cannot be given a <c>user_config</c> (the PUT gets a 400).
+/// </summary>
+public interface IReconfigurable
+{
+    /// <summary>Applies <paramref name="userConfig"/>; an exception leaves the replica on its previous config (reported in the status).</summary>
+    Task ReconfigureAsync(JsonElement userConfig, CancellationToken cancellationToken);
 }

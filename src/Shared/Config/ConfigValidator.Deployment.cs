@@ -17,7 +17,7 @@ public sealed partial class ConfigValidator
     ];
     private static readonly HashSet<string> DeploymentIgnored =
     [
-        "user_config", "ray_actor_options", "placement_group_bundles", "placement_group_strategy",
+        "ray_actor_options", "placement_group_bundles", "placement_group_strategy",
         "placement_group_bundle_label_selector", "logging_config", "request_router_config", "gang_scheduling_config", "route_prefix",
     ];
     private static readonly string[] AutoscalingKeys =
@@ -34,7 +34,7 @@ public sealed partial class ConfigValidator
 
     private string ReplicaCapRule => $"the cluster's replica cap, {ConfigLimits.MaxReplicasSetting}";
 
-    private DeploymentSpec ResolveDeployment(DeploymentClassInfo cls, JsonObject? ov, string loc)
+    private DeploymentSpec ResolveDeployment(DeploymentClassInfo cls, JsonObject? ov, string loc, EnvVarMap envVars)
     {
         var a = cls.Defaults;
         if (ov is not null) CheckKeys(ov, loc, DeploymentKeys, DeploymentIgnored);
@@ -60,7 +60,29 @@ public sealed partial class ConfigValidator
             if (rof.GetValueKind() is JsonValueKind.True or JsonValueKind.False) retry = rof.GetValue<bool>();
             else Error($"{loc}.retry_on_failure", $"must be true or false, got {ConfigText.Show(rof)}");
         }
-        return new DeploymentSpec(cls.DeploymentName, cls.ImportPath, numReplicas, maxOngoing, maxQueued, period, timeout, gTimeout, gLoop, perNode, ctorRetries, retry, autoscaling);
+        var userConfig = UserConfig(cls, ov, loc);
+        return new DeploymentSpec(cls.DeploymentName, cls.ImportPath, numReplicas, maxOngoing, maxQueued, period, timeout, gTimeout, gLoop, perNode, ctorRetries, retry, autoscaling,
+            DeploymentVersion.Code(cls.ImportPath, cls.CodeHash, envVars), userConfig, envVars);
+    }
+
+    /// <summary>
+    /// user_config: a mapping (Ray's Dict), only for a class that can take it (<see cref="IReconfigurable"/>);
+    /// kept as JSON text, given to every replica's ReconfigureAsync.
+    /// </summary>
+    private string? UserConfig(DeploymentClassInfo cls, JsonObject? ov, string loc)
+    {
+        if (ov?["user_config"] is not { } uc || uc.GetValueKind() == JsonValueKind.Null) return null;
+        if (uc is not JsonObject)
+        {
+            Error($"{loc}.user_config", $"must be a mapping, got {ConfigText.Show(uc)}");
+            return null;
+        }
+        if (!cls.IsReconfigurable)
+        {
+            Error($"{loc}.user_config", $"user_config specified but deployment '{cls.DeploymentName}' ({cls.Type.FullName}) has no reconfigure method: implement {nameof(IReconfigurable)} to take a user_config");
+            return null;
+        }
+        return uc.ToJsonString();
     }
 
     private static double Or(double value, double fallback) => double.IsNaN(value) || value < 0 ? fallback : value;

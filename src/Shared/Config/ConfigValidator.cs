@@ -18,7 +18,7 @@ public sealed partial class ConfigValidator
     private static readonly string[] HttpKeys = ["host", "port", "root_path", "request_timeout_s", "keep_alive_timeout_s", "ssl_keyfile", "ssl_certfile", "ssl_keyfile_password", "ssl_ca_certs"];
     private static readonly HashSet<string> HttpIgnored = ["host", "port", "root_path", "keep_alive_timeout_s", "ssl_keyfile", "ssl_certfile", "ssl_keyfile_password", "ssl_ca_certs"];
     private static readonly string[] AppKeys = ["name", "route_prefix", "import_path", "runtime_env", "deployments", "args", "logging_config", "external_scaler_enabled", "autoscaling_policy", "host", "port", "docs_path"];
-    private static readonly HashSet<string> AppIgnored = ["runtime_env", "args", "logging_config", "external_scaler_enabled", "autoscaling_policy", "docs_path"];
+    private static readonly HashSet<string> AppIgnored = ["args", "logging_config", "external_scaler_enabled", "autoscaling_policy", "docs_path"];
     private static readonly string[] ProxyLocations = ["Disabled", "HeadOnly", "EveryNode"];
 
     private readonly IDeploymentResolver _resolver;
@@ -163,6 +163,7 @@ public sealed partial class ConfigValidator
                 }
         }
 
+        var envVars = RuntimeEnv(obj["runtime_env"], $"{loc}.runtime_env");
         DeploymentSpec? spec = null;
         if (cls is not null)
         {
@@ -186,7 +187,7 @@ public sealed partial class ConfigValidator
                     Error($"{dloc}.name", $"deployment '{ConfigText.Clip(dname)}' is listed twice");
                 else { ov = d; ovLoc = dloc; }
             }
-            spec = ResolveDeployment(cls, ov, ovLoc);
+            spec = ResolveDeployment(cls, ov, ovLoc, envVars);
         }
         else
             foreach (var (d, dloc) in overrides) CheckKeys(d, dloc, DeploymentKeys, DeploymentIgnored);

@@ -38,8 +38,14 @@ public sealed record DeploymentSpec(
     int? MaxReplicasPerNode,
     int MaxConstructorRetryCount,
     bool RetryOnFailure,
-    AutoscalingSpec? Autoscaling = null)
+    AutoscalingSpec? Autoscaling = null,
+    string CodeVersion = "",
+    string? UserConfig = null,
+    EnvVarMap? EnvVars = null)
 {
+    /// <summary>A hash of <see cref="UserConfig"/>; empty without one.</summary>
+    public string UserConfigVersion => DeploymentVersion.UserConfig(UserConfig);
+
     public const int DefaultNumReplicas = 1;
     public const int DefaultMaxOngoingRequests = 5;
     public const int DefaultMaxQueuedRequests = -1;

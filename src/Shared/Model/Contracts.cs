@@ -10,13 +10,24 @@ public sealed record NodeRegistration(string NodeId, string InstanceId, string A
 public sealed record ProxyRegistration(string Name, string InstanceId, string Address, int Pid, DateTimeOffset StartedAt, bool Draining);
 
 /// <summary>What the controller asks a node to run: one replica of one deployment.</summary>
+/// <param name="CodeVersion">The deployment's code version (import path, assembly content, env vars): replicas of another version are rolled.</param>
+/// <param name="EnvVars">runtime_env.env_vars: the replica process's environment, on top of the node's allowlist.</param>
+/// <param name="UserConfig">user_config as JSON text, given to the deployment's ReconfigureAsync before the replica counts as RUNNING.</param>
+/// <param name="UserConfigVersion">A hash of <paramref name="UserConfig"/>, reported back once applied.</param>
 public sealed record StartReplicaRequest(
     string ReplicaId,
     string Application,
     string Deployment,
     string ImportPath,
     double GracefulShutdownTimeoutS,
-    double GracefulShutdownWaitLoopS);
+    double GracefulShutdownWaitLoopS,
+    string? CodeVersion = null,
+    IReadOnlyDictionary<string, string>? EnvVars = null,
+    string? UserConfig = null,
+    string? UserConfigVersion = null);
+
+/// <summary>A new user_config for a running replica (Ray's reconfigure): applied in place, no restart.</summary>
+public sealed record ReconfigureReplicaRequest(string UserConfig, string UserConfigVersion);
 
 /// <summary>A node's view of one replica process.</summary>
 public sealed record ReplicaProcessInfo(
@@ -28,7 +39,10 @@ public sealed record ReplicaProcessInfo(
     string? Url,
     DateTimeOffset StartedAt,
     int? ExitCode,
-    string? Message);
+    string? Message,
+    string? CodeVersion = null,
+    string? UserConfigVersion = null,
+    string? ReconfigureError = null);
 
 /// <summary>What a node answers to <c>GET /replicas</c>.</summary>
 public sealed record NodeReplicasResponse(string NodeId, string InstanceId, IReadOnlyList<ReplicaProcessInfo> Replicas);

@@ -7,6 +7,31 @@ namespace ServeAspire.Runtime;
 public sealed record DeploymentClassInfo(string ImportPath, Type Type, string DeploymentName, DeploymentAttribute Defaults)
 {
     public bool HasHealthCheck => typeof(IHealthCheckedDeployment).IsAssignableFrom(Type);
+    public bool IsReconfigurable => typeof(IReconfigurable).IsAssignableFrom(Type);
+
+    /// <summary>
+    /// What the class's code is, as content: the SHA-256 of its assembly file as it is on disk now (so
+    /// new code dropped into the deployment folder is a new version, even where the old assembly is
+    /// already loaded), else the module's version id (an assembly loaded without a file).
+    /// </summary>
+    public string CodeHash => AssemblyContentHash(Type.Assembly);
+
+    public static string AssemblyContentHash(Assembly assembly)
+    {
+        var location = assembly.Location;
+        return (string.IsNullOrEmpty(location) ? null : FileContentHash(location)) ?? assembly.ManifestModule.ModuleVersionId.ToString("N");
+    }
+
+    /// <summary>The SHA-256 of a file's bytes (hex), or null when it cannot be read.</summary>
+    public static string? FileContentHash(string path)
+    {
+        try
+        {
+            using var file = File.OpenRead(path);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
 }
 
 /// <summary>Finds the .NET class an <c>import_path</c> names.</summary>

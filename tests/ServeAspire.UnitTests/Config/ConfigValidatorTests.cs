@@ -206,12 +206,11 @@ public sealed class ConfigValidatorTests
                   - name: SleepyPid
                     ray_actor_options: { num_cpus: 1 }
                     placement_group_strategy: PACK
-                    user_config: { threshold: 1 }
             """);
         Assert.True(result.IsValid, result.Summary);
         Assert.Equal(
-            ["proxy_location", "grpc_options", "logging_config", "applications[0].runtime_env", "applications[0].args",
-             "applications[0].deployments[0].ray_actor_options", "applications[0].deployments[0].placement_group_strategy", "applications[0].deployments[0].user_config"],
+            ["proxy_location", "grpc_options", "logging_config", "applications[0].args", "applications[0].runtime_env.pip",
+             "applications[0].deployments[0].ray_actor_options", "applications[0].deployments[0].placement_group_strategy"],
             result.Ignored);
     }
 

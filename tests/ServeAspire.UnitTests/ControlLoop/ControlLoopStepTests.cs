@@ -62,6 +62,7 @@ public sealed class ControlLoopStepTests
             return Task.FromResult<(bool, string?)>((true, null));
         }
 
+        public Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken) =>
             Task.FromResult((true, false));
     }

@@ -72,8 +72,14 @@ public sealed class DeploymentStateManagerTests
             switch (a)
             {
                 case StartReplicaAction s:
-                    node.Replicas[s.ReplicaId] = new ReplicaProcessInfo(s.ReplicaId, s.Request.Application, s.Request.Deployment, ReplicaProcessState.STARTING, 100 + node.Replicas.Count, null, now, null, null);
+                    // As a real node: it reports the code version it was given, and the initial user_config as applied.
+                    node.Replicas[s.ReplicaId] = new ReplicaProcessInfo(s.ReplicaId, s.Request.Application, s.Request.Deployment, ReplicaProcessState.STARTING, 100 + node.Replicas.Count, null, now, null, null,
+                        s.Request.CodeVersion, string.IsNullOrEmpty(s.Request.UserConfigVersion) ? null : s.Request.UserConfigVersion);
                     _state.OnStartResult(s.ReplicaId, true, null);
+                    break;
+                case ReconfigureReplicaAction rc:
+                    Reconfigured.Add(rc);
+                    _state.OnReconfigureResult(rc.ReplicaId, rc.Request.UserConfigVersion, true);
                     break;
                 case StopReplicaAction st:
                     node.Replicas[st.ReplicaId] = node.Replicas[st.ReplicaId] with { State = ReplicaProcessState.DEAD };
@@ -92,6 +98,9 @@ public sealed class DeploymentStateManagerTests
     }
 
     private DeploymentState Deployment => _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"]);
+
+    /// <summary>Reconfigure calls the fake nodes took (applied when a test says so, as a replica would report it later).</summary>
+    private List<ReconfigureReplicaAction> Reconfigured { get; } = [];
 
     [Fact]
     public void NewDeployment_IsPlacedTwoPerNode_AndBecomesHealthyWhenConstructorsFinish()

@@ -50,6 +50,7 @@ public sealed class NodeRegistryTests
         }
 
         public Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
