@@ -12,7 +12,8 @@ namespace Samples;
 /// A user_config change reaches every running replica in place (same PIDs); a MODEL_VERSION change
 /// is a new version and rolls. Knobs for the failure tests: <c>user_config: { fail: true }</c> is
 /// refused by ReconfigureAsync; <c>MODEL_VERSION: broken</c> makes the constructor throw, like a new
-/// release that cannot load its model. <c>?ms=50</c> makes a call take that long first (at most 10 s).
+/// release that cannot load its model. <c>?ms=50</c> makes a call take that long first (at most 10 s);
+/// <c>?pid</c> answers the process id alone (what the tests' load generator reads).
 /// </summary>
 [Deployment(NumReplicas = 2, MaxOngoingRequests = 5)]
 public sealed class Configurable : IDeployment, IReconfigurable
@@ -39,6 +40,7 @@ public sealed class Configurable : IDeployment, IReconfigurable
     {
         if (int.TryParse(request.Query["ms"], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms > 0)
             await Task.Delay(Math.Min(ms, 10_000), cancellationToken);
+        if (request.Query.ContainsKey("pid")) return Environment.ProcessId;
         return new { pid = Environment.ProcessId, message = Volatile.Read(ref _message), reconfigures = Volatile.Read(ref _reconfigures), model_version = _modelVersion };
     }
 }
