@@ -1,3 +1,4 @@
+using ServeAspire.Controller.Deployments;
 using System.ComponentModel.DataAnnotations;
 
 namespace ServeAspire.Controller;
@@ -71,6 +72,12 @@ public sealed class ControllerOptions
 
     /// <summary>Replicas of one deployment starting at once.</summary>
     [Range(1, 10_000)] public int MaxStartingPerDeployment { get; set; } = 16;
+
+    /// <summary>
+    /// Share of a deployment's target a rolling update replaces at once (Ray: about 20 %): that many new
+    /// replicas run above the target, at least one; old ones leave only as new ones are RUNNING.
+    /// </summary>
+    [Range(0.01, 1.0)] public double RollingUpdateShare { get; set; } = ReplicaLimits.DefaultRollingUpdateShare;
 
     /// <summary>A replica not RUNNING this long after placement counts as a constructor failure (stopped, retried, then DEPLOY_FAILED).</summary>
     public TimeSpan ReplicaStartupTimeout { get; set; } = TimeSpan.FromMinutes(5);

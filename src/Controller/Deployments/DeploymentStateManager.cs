@@ -104,6 +104,8 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 if (_apps.TryGetValue(r.Application, out var app) && app.Deployments.TryGetValue(r.Deployment, out var dep) &&
                     !_byReplica.ContainsKey(r.ReplicaId))
                 {
+                    // A reconfigure the previous leader sent may never have arrived: send it again unless applied.
+                    r.UserConfigSent = r.UserConfigVersion;
                     Track(dep, r);
                     dep.EverPlaced = true;
                 }

@@ -65,7 +65,7 @@ internal static class Extensions
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;
             return new DeploymentStateManager(o.RouteWithdrawDelay, o.DeadActorHistory, NewReplicaId, sp.GetRequiredService<ILogger<DeploymentStateManager>>(),
-                new ReplicaLimits(o.MaxStartingPerNode, o.MaxStartingPerDeployment, o.ReplicaStartupTimeout));
+                new ReplicaLimits(o.MaxStartingPerNode, o.MaxStartingPerDeployment, o.ReplicaStartupTimeout, o.RollingUpdateShare));
         });
         builder.Services.AddSingleton<CheckpointManager>();
         builder.Services.AddSingleton<AutoscalingStateManager>();
