@@ -140,8 +140,10 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy, TimeProvi
                 }
                 finally
                 {
-                    // Cancelled: leave the line now, rather than wait for a release to skip us.
-                    if (!waiter.Task.IsCompletedSuccessfully) lock (_lock) if (node.List is not null) _waiters.Remove(node);
+                    // Cancelled: leave the line now, rather than wait for a release to skip us. The cold-start timer
+                    // completes the waiter without taking it off the line either (only on that rare path: the lock).
+                    if (!waiter.Task.IsCompletedSuccessfully || coldWait != Timeout.InfiniteTimeSpan)
+                        lock (_lock) if (node.List is not null) _waiters.Remove(node);
                 }
                 if (handed is not null) return (AcquireStatus.Acquired, handed);
                 woken = true;
