@@ -46,6 +46,13 @@ public sealed class ProxyOptions
     /// </summary>
     [Range(1, 1000)] public int TimeoutsBeforeUnresponsive { get; set; } = 3;
 
+    /// <summary>
+    /// How long a request waits for the first replica of a deployment that scales from zero (<c>min_replicas: 0</c>)
+    /// when http_options.request_timeout_s is unset (when set, it bounds the wait: 408); then 503.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan ColdStartTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long a replica that failed a connection is avoided (unless nothing else is left).</summary>
     public TimeSpan SuspectFor { get; set; } = TimeSpan.FromSeconds(5);
 }

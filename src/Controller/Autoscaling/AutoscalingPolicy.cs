@@ -13,14 +13,21 @@ public static class AutoscalingPolicy
     /// <param name="totalOngoing">Requests in flight or queued over all proxies, averaged over the look-back period.</param>
     public static int DesiredReplicas(AutoscalingSpec spec, int current, double totalOngoing)
     {
-        if (current <= 0) return Math.Clamp(totalOngoing > 0 ? 1 : 0, spec.MinReplicas, spec.MaxReplicas);
+        // From zero (Ray's scale-from-zero): no ratio to smooth; as many replicas as the waiting requests need, at least 1.
+        if (current <= 0)
+            return Math.Clamp(totalOngoing > 0 ? Math.Max(1, CeilingOf(totalOngoing / spec.TargetOngoingRequests)) : 0, spec.MinReplicas, spec.MaxReplicas);
         var errorRatio = totalOngoing / (spec.TargetOngoingRequests * current);
         var factor = errorRatio >= 1
             ? spec.UpscalingFactor ?? spec.UpscaleSmoothingFactor
             : spec.DownscalingFactor ?? spec.DownscaleSmoothingFactor;
         var smoothed = 1 + (errorRatio - 1) * factor;
-        // Ceiling, but not on floating-point dust: 4 × 1.0000000001 is 4, not 5.
-        var desired = (int)Math.Ceiling(Math.Round(current * smoothed, 9));
+        var desired = CeilingOf(current * smoothed);
+        // No load at all moves down at least one: with a damping factor below 1 the ceiling alone would hold
+        // 1 replica (ceil(1 × 0.5) = 1) forever, and min_replicas 0 never be reached.
+        if (totalOngoing <= 0 && desired >= current) desired = current - 1;
         return Math.Clamp(desired, spec.MinReplicas, spec.MaxReplicas);
     }
+
+    /// <summary>Ceiling, but not on floating-point dust: 4 × 1.0000000001 is 4, not 5.</summary>
+    private static int CeilingOf(double value) => (int)Math.Min(int.MaxValue, Math.Ceiling(Math.Round(value, 9)));
 }

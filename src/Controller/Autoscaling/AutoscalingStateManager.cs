@@ -10,7 +10,9 @@ namespace ServeAspire.Controller.Autoscaling;
 /// Ray's AutoscalingStateManager: per autoscaled deployment, the total ongoing requests the proxies report
 /// (each proxy's latest report counts while it is fresh), averaged over <c>look_back_period_s</c>; the
 /// policy's desired count; and the delays: a scale-up happens once the policy has wanted more for
-/// <c>upscale_delay_s</c> without interruption, a scale-down after <c>downscale_delay_s</c>.
+/// <c>upscale_delay_s</c> without interruption, a scale-down after <c>downscale_delay_s</c>. From a target of
+/// 0 (<c>min_replicas: 0</c>) any reported request scales up at once, as Ray does: requests are waiting at
+/// the proxies for the first replica, so a delay would only add to their cold start.
 /// It runs only in the leader's control loop, so it pauses while no controller leads. A new leader starts
 /// with no history and no delay clocks: with no reports it decides nothing (it never reads silence as
 /// zero load), and the target it resumes from is the checkpointed one.
@@ -79,6 +81,20 @@ public sealed partial class AutoscalingStateManager
             while (state.Samples.Count > 1 && now - state.Samples.Peek().At > window) state.Samples.Dequeue();
             if (state.Samples.Count == 0) continue; // no data: no decision
             var average = state.Samples.Average(s => s.Total);
+            if (current == 0)
+            {
+                // The latest report, not the look-back average: a burst after a long idle stretch would be
+                // diluted by the zeros before it and start too few replicas.
+                var demand = Math.Max(average, state.Samples.Last().Total);
+                var fromZero = AutoscalingPolicy.DesiredReplicas(spec, 0, demand);
+                gauges[key] = (average, fromZero, current);
+                state.WantDownSince = null;
+                state.WantUpSince = null;
+                if (fromZero > 0)
+                    decisions.Add(new Decision(key, 0, fromZero, demand, string.Create(CultureInfo.InvariantCulture,
+                        $"{demand:0.##} ongoing requests waiting with no replica, target {spec.TargetOngoingRequests:0.##} per replica: {fromZero} replicas at once (scale up from 0, without upscale_delay_s; bounds {spec.MinReplicas}..{spec.MaxReplicas})")));
+                continue;
+            }
             var desired = AutoscalingPolicy.DesiredReplicas(spec, current, average);
             gauges[key] = (average, desired, current);
             if (desired > current)

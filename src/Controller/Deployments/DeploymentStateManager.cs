@@ -575,7 +575,8 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                     a.Config.RoutePrefix!, a.Name, d.Spec.Name, d.Spec.MaxOngoingRequests, d.Spec.MaxQueuedRequests, d.Spec.RetryOnFailure,
                     d.Replicas.In(ReplicaState.RUNNING).Where(r => r.Url is not null)
                         .OrderBy(r => r.ReplicaId, StringComparer.Ordinal)
-                        .Select(r => new ReplicaEndpoint(r.ReplicaId, r.Url!, r.NodeId)).ToList())))
+                        .Select(r => new ReplicaEndpoint(r.ReplicaId, r.Url!, r.NodeId)).ToList(),
+                    d.Spec.Autoscaling is { MinReplicas: 0 })))
                 .OrderBy(r => r.RoutePrefix, StringComparer.Ordinal)
                 .ToList();
             return (Config.HttpOptions.RequestTimeoutS, routes);

@@ -43,6 +43,7 @@ internal static class ProxyAdminApi
                 {
                     version = table.EntryVersions.GetValueOrDefault(r.Key, table.Version),
                     replicas = r.Replicas.Count,
+                    scales_from_zero = r.ScalesFromZero,
                 }),
                 updates = state.RecentUpdates.Select(u => new { version = u.Version, lag_ms = u.LagMs }),
             });

@@ -18,7 +18,8 @@ internal static class Extensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IRandomSource, SharedRandomSource>();
         builder.Services.AddSingleton<PowerOfTwoChoicesPolicy>();
-        builder.Services.AddSingleton(sp => new RoutingTableState(sp.GetRequiredService<PowerOfTwoChoicesPolicy>(), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new RoutingTableState(sp.GetRequiredService<PowerOfTwoChoicesPolicy>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<ProxyOptions>>().Value.ColdStartTimeout));
         builder.Services.AddSingleton<ProxyLifecycle>();
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<UnresponsiveReplicaReporter>();

@@ -131,7 +131,8 @@ internal sealed partial class ReplicaForwarder
             return;
         }
         var router = snapshot.RouterFor(route);
-        if (router is null || router.Slots.Count == 0)
+        // A deployment that scales from zero has no replica on purpose: the request waits in its queue instead.
+        if (router is null || router.Slots.Count == 0 && !route.ScalesFromZero)
         {
             _metrics.Request(route.Application, 503);
             await ErrorAsync(context, 503, $"deployment '{route.Deployment}' of application '{route.Application}' has no running replica", retryAfter: true);
@@ -174,9 +175,16 @@ internal sealed partial class ReplicaForwarder
         if (result.Slot is null && result.Error == ForwarderError.None)
         {
             _metrics.Request(route.Application, 503);
-            await ErrorAsync(context, 503, result.Acquire == DeploymentRouter.AcquireStatus.QueueFull
-                ? $"deployment '{route.Deployment}' is at max_ongoing_requests on every replica and its queue (max_queued_requests={route.MaxQueuedRequests}) is full"
-                : $"deployment '{route.Deployment}' of application '{route.Application}' has no reachable replica (tried {attempts})", retryAfter: true);
+            if (result.Acquire == DeploymentRouter.AcquireStatus.ColdStartTimedOut)
+                Log.ColdStartTimedOut(_logger, route.Application, route.Deployment, _options.ColdStartTimeout.TotalSeconds);
+            await ErrorAsync(context, 503, result.Acquire switch
+            {
+                DeploymentRouter.AcquireStatus.QueueFull =>
+                    $"deployment '{route.Deployment}' is at max_ongoing_requests on every replica and its queue (max_queued_requests={route.MaxQueuedRequests}) is full",
+                DeploymentRouter.AcquireStatus.ColdStartTimedOut =>
+                    $"deployment '{route.Deployment}' of application '{route.Application}' has no running replica: it scales from zero (min_replicas: 0) and no replica became available within {_options.ColdStartTimeout.TotalSeconds:0.###} s (Proxy:ColdStartTimeout; set http_options.request_timeout_s to bound the wait instead)",
+                _ => $"deployment '{route.Deployment}' of application '{route.Application}' has no reachable replica (tried {attempts})",
+            }, retryAfter: true);
             return;
         }
         if (result.Error == ForwarderError.None)
@@ -251,5 +259,8 @@ internal sealed partial class ReplicaForwarder
     {
         [LoggerMessage(210, LogLevel.Warning, "Forwarding to {Deployment}#{ReplicaId} on {NodeId} failed: {Error} (attempt {Attempt}, will retry: {Retryable})")]
         public static partial void AttemptFailed(ILogger logger, string deployment, string replicaId, string nodeId, ForwarderError error, int attempt, bool retryable);
+
+        [LoggerMessage(211, LogLevel.Warning, "A request to {Application}/{Deployment} waited {TimeoutS} s for a first replica (scale from zero) and got none: 503")]
+        public static partial void ColdStartTimedOut(ILogger logger, string application, string deployment, double timeoutS);
     }
 }

@@ -6,10 +6,13 @@ namespace ServeAspire.Proxy.LoadBalancing;
 /// Chooses a replica of one deployment for each request and queues requests while every replica
 /// is at <c>max_ongoing_requests</c> (up to <c>max_queued_requests</c>), first come first served:
 /// a released slot goes straight to the oldest waiter that may use it. In-flight counts survive
-/// routing-table updates for replicas that stay.
+/// routing-table updates for replicas that stay. A deployment that scales from zero
+/// (<see cref="RouteEntry.ScalesFromZero"/>) queues requests the same way while it has no replica at
+/// all; the routing-table update that brings one wakes them.
 /// </summary>
-internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
+internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _waiters = new();
     private ReplicaSlot[] _slots = [];
@@ -29,6 +32,12 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
         }
     }
     public IReadOnlyList<ReplicaSlot> Slots => Volatile.Read(ref _slots);
+
+    /// <summary>
+    /// How long a request may wait with no replica to go to (scale from zero) before it is refused; infinite
+    /// when request_timeout_s bounds the whole request instead. Set by the routing-table state.
+    /// </summary>
+    public TimeSpan ColdStartTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 
     /// <summary>A queued request. Its result is a slot handed over (already counted as taken), or null: look again.</summary>
     private sealed class Waiter(HashSet<ReplicaSlot>? exclude) : TaskCompletionSource<ReplicaSlot?>(TaskCreationOptions.RunContinuationsAsynchronously)
@@ -54,7 +63,7 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
         WakeAll();
     }
 
-    public enum AcquireStatus { Acquired, NoReplicas, QueueFull }
+    public enum AcquireStatus { Acquired, NoReplicas, QueueFull, ColdStartTimedOut }
 
     /// <summary>Takes a slot on some replica, waiting for one to free up if all are busy.</summary>
     /// <remarks>
@@ -73,6 +82,9 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
     {
         var queued = false;
         var woken = false;
+        // Read once: a later table changing request_timeout_s does not move this request's bound.
+        var coldLimit = ColdStartTimeout;
+        long? coldSince = null;
         // Announced (a full fence) before looking at the slots; Release reads it after freeing a
         // slot, so either we see the free slot or Release sees us and wakes a waiter.
         Interlocked.Increment(ref _slowPath);
@@ -82,16 +94,30 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
             {
                 Waiter waiter;
                 LinkedListNode<Waiter> node;
+                var coldWait = Timeout.InfiniteTimeSpan;
                 lock (_lock)
                 {
                     var slots = _slots;
-                    var remaining = slots.Length;
-                    if (exclude is not null)
-                        foreach (var s in slots)
-                            if (exclude.Contains(s)) remaining--;
-                    if (remaining == 0) return (AcquireStatus.NoReplicas, null);
-                    var pick = policy.TryPick(slots, Route.MaxOngoingRequests, exclude);
-                    if (pick is not null) return (AcquireStatus.Acquired, pick);
+                    if (slots.Length == 0 && Route.ScalesFromZero)
+                    {
+                        // Scaling from zero: wait for the table that brings a replica, bounded by the cold-start timeout.
+                        coldSince ??= _time.GetTimestamp();
+                        if (coldLimit != Timeout.InfiniteTimeSpan)
+                        {
+                            coldWait = coldLimit - _time.GetElapsedTime(coldSince.Value);
+                            if (coldWait <= TimeSpan.Zero) return (AcquireStatus.ColdStartTimedOut, null);
+                        }
+                    }
+                    else
+                    {
+                        var remaining = slots.Length;
+                        if (exclude is not null)
+                            foreach (var s in slots)
+                                if (exclude.Contains(s)) remaining--;
+                        if (remaining == 0) return (AcquireStatus.NoReplicas, null);
+                        var pick = policy.TryPick(slots, Route.MaxOngoingRequests, exclude);
+                        if (pick is not null) return (AcquireStatus.Acquired, pick);
+                    }
                     if (!queued)
                     {
                         if (Route.MaxQueuedRequests >= 0 && _queued >= Route.MaxQueuedRequests) return (AcquireStatus.QueueFull, null);
@@ -105,13 +131,19 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy)
                 ReplicaSlot? handed;
                 try
                 {
+                    // The cold-start deadline only wakes the waiter: the loop above sees the time is up. A slot
+                    // handed over first wins the race (TrySetResult), so none is lost.
+                    using var coldTimer = coldWait == Timeout.InfiniteTimeSpan ? null
+                        : _time.CreateTimer(static w => ((Waiter)w!).TrySetResult(null), waiter, coldWait, Timeout.InfiniteTimeSpan);
                     using (cancellationToken.Register(static (w, ct) => ((Waiter)w!).TrySetCanceled(ct), waiter))
                         handed = await waiter.Task;
                 }
                 finally
                 {
-                    // Cancelled: leave the line now, rather than wait for a release to skip us.
-                    if (!waiter.Task.IsCompletedSuccessfully) lock (_lock) if (node.List is not null) _waiters.Remove(node);
+                    // Cancelled: leave the line now, rather than wait for a release to skip us. The cold-start timer
+                    // completes the waiter without taking it off the line either (only on that rare path: the lock).
+                    if (!waiter.Task.IsCompletedSuccessfully || coldWait != Timeout.InfiniteTimeSpan)
+                        lock (_lock) if (node.List is not null) _waiters.Remove(node);
                 }
                 if (handed is not null) return (AcquireStatus.Acquired, handed);
                 woken = true;

@@ -9,7 +9,11 @@ namespace ServeAspire.Proxy.Routing;
 /// so a new route can never meet a missing router. Only a newer version replaces the snapshot, so a
 /// late poll can never roll back a pushed update; it stays in place while the controller or Redis is down.
 /// </summary>
-internal sealed class RoutingTableState(PowerOfTwoChoicesPolicy policy, TimeProvider? time = null)
+/// <param name="coldStartTimeout">
+/// How long a request may wait for the first replica of a deployment that scales from zero when the table has
+/// no request_timeout_s (which bounds it otherwise); infinite when not given.
+/// </param>
+internal sealed class RoutingTableState(PowerOfTwoChoicesPolicy policy, TimeProvider? time = null, TimeSpan? coldStartTimeout = null)
 {
     private readonly Lock _applyLock = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -42,18 +46,21 @@ internal sealed class RoutingTableState(PowerOfTwoChoicesPolicy policy, TimeProv
             var current = Current;
             if (current.Loaded && table.Version <= current.Table.Version) return false;
             var routers = new Dictionary<string, DeploymentRouter>(table.Routes.Count, StringComparer.Ordinal);
+            var coldLimit = table.RequestTimeoutS is null ? coldStartTimeout ?? Timeout.InfiniteTimeSpan : Timeout.InfiniteTimeSpan;
             foreach (var route in table.Routes)
             {
-                if (!current.Routers.TryGetValue(route.Key, out var router)) router = new DeploymentRouter(policy);
+                if (!current.Routers.TryGetValue(route.Key, out var router)) router = new DeploymentRouter(policy, _time);
+                router.ColdStartTimeout = coldLimit;
                 // An unchanged entry keeps its router as it is; a changed one is updated before the swap
                 // (the old snapshot's requests may already use the new replica set: both are valid).
                 if (router.Route is null || !router.Route.SameAs(route)) router.Update(route);
                 routers[route.Key] = router;
             }
             Volatile.Write(ref _current, new Snapshot(table, new RouteMatcher(table.Routes), routers, true));
-            // Routers of deployments that left: no new request reaches them; queued ones are told at once.
+            // Routers of deployments that left: no new request reaches them; queued ones are told at once
+            // (also those waiting for a first replica: none will come).
             foreach (var (key, gone) in current.Routers)
-                if (!routers.ContainsKey(key)) gone.Update(gone.Route with { Replicas = [] });
+                if (!routers.ContainsKey(key)) gone.Update(gone.Route with { Replicas = [], ScalesFromZero = false });
             if (table.PublishedAtMs > 0)
                 lock (_updates)
                 {

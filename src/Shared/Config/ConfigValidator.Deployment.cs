@@ -123,8 +123,8 @@ public sealed partial class ConfigValidator
 
     /// <summary>
     /// Validates autoscaling_config (Ray's AutoscalingConfig rules, bounded by the cluster cap). Returns
-    /// it with Ray's defaults filled in, starting at initial_replicas, else min_replicas, at least 1; or
-    /// null on errors.
+    /// it with Ray's defaults filled in, starting at initial_replicas, else min_replicas (either may be 0:
+    /// scale to zero); or null on errors.
     /// </summary>
     private AutoscalingSpec? ValidateAutoscaling(JsonNode node, string loc, bool isAuto)
     {
@@ -154,13 +154,8 @@ public sealed partial class ConfigValidator
         var factors = AutoscalingFactors.ToDictionary(k => k, k => Present(obj, k) is { } v ? Number(v, $"{loc}.{k}", FieldRanges.AutoscalingFactor) : null);
 
         if (_errorCount != before) return null;
+        // min_replicas 0 scales to zero: the proxies queue requests while the first replica starts.
         var floor = (int)(min ?? 1);
-        if (floor == 0)
-        {
-            // Scaling to zero needs requests to wait at the proxy while a replica starts: not built yet.
-            _ignored.Add($"{loc}.min_replicas (0: scaling to zero is not implemented yet; the deployment keeps at least 1 replica)");
-            floor = 1;
-        }
         var ceiling = (int)Math.Max(max ?? 1, floor);
         var start = (int)Math.Clamp(initial ?? floor, floor, ceiling);
         return new AutoscalingSpec(floor, ceiling, start,

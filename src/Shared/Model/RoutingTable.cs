@@ -40,6 +40,11 @@ public sealed record RouteVersion(string Application, string Deployment, long Ve
     [JsonIgnore] public string Key => RouteEntry.KeyOf(Application, Deployment);
 }
 
+/// <param name="ScalesFromZero">
+/// The deployment may have no replica on purpose (autoscaled with <c>min_replicas: 0</c>): a request that finds
+/// none waits in the proxy's queue while one starts, instead of a 503. Last and defaulted, so entries stored
+/// before it existed still read.
+/// </param>
 public sealed record RouteEntry(
     string RoutePrefix,
     string Application,
@@ -47,7 +52,8 @@ public sealed record RouteEntry(
     int MaxOngoingRequests,
     int MaxQueuedRequests,
     bool RetryOnFailure,
-    IReadOnlyList<ReplicaEndpoint> Replicas)
+    IReadOnlyList<ReplicaEndpoint> Replicas,
+    bool ScalesFromZero = false)
 {
     /// <summary>The entry's key in the store: names cannot hold control characters, so a newline separates them.</summary>
     public static string KeyOf(string application, string deployment) => application + "\n" + deployment;
@@ -57,7 +63,7 @@ public sealed record RouteEntry(
     public bool SameAs(RouteEntry other) =>
         RoutePrefix == other.RoutePrefix && Application == other.Application && Deployment == other.Deployment &&
         MaxOngoingRequests == other.MaxOngoingRequests && MaxQueuedRequests == other.MaxQueuedRequests &&
-        RetryOnFailure == other.RetryOnFailure && Replicas.SequenceEqual(other.Replicas);
+        RetryOnFailure == other.RetryOnFailure && ScalesFromZero == other.ScalesFromZero && Replicas.SequenceEqual(other.Replicas);
 }
 
 public sealed record ReplicaEndpoint(string ReplicaId, string Url, string NodeId);

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using ServeAspire.EndToEndTests.Failures;
 using ServeAspire.EndToEndTests.Infrastructure;
@@ -109,5 +110,94 @@ public sealed class AutoscalingTests(ITestOutputHelper output)
         Assert.Equal(before, after); // adopted, not restarted
         Assert.True(report.Sent >= 100, $"only {report.Sent} requests were sent");
         Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.Slowest()}");
+    }
+
+    // Scale to zero: no replica until requests come; they wait at the proxies (no request_timeout_s, so
+    // Proxy:ColdStartTimeout bounds the wait) while the first replica starts. 10 req/s of 300 ms keeps about
+    // 3 requests ongoing: with target_ongoing_requests 1 the policy wants 3, clamped to max_replicas 2.
+    private const string ZeroConfig = """
+        applications:
+          - name: zero
+            route_prefix: /zero
+            import_path: Samples:Slow
+            deployments:
+              - name: Slow
+                max_ongoing_requests: 10
+                autoscaling_config: { min_replicas: 0, initial_replicas: 0, max_replicas: 2, target_ongoing_requests: 1, upscale_delay_s: 1, downscale_delay_s: 5, look_back_period_s: 2 }
+        """;
+
+    [Fact]
+    public async Task MinReplicasZero_StartsWithNoReplica_ColdStartsUnderLoad_NoRequestFails_AndGoesBackToZero()
+    {
+        await using var app = await ServeApp.StartAsync();
+        var (status, body) = await app.PutConfigAsync(ZeroConfig);
+        Assert.True(status == 200, body);
+        Assert.DoesNotContain("min_replicas", JsonNode.Parse(body)!["ignored"]!.ToJsonString()); // accepted, not raised to 1
+        async Task<JsonNode> Deployment() => (await app.GetJsonAsync("/api/serve/applications/"))["applications"]!["zero"]!["deployments"]!["Slow"]!;
+
+        // Preconditions: HEALTHY at 0/0, no replica anywhere, and both proxies route /zero with no replica, knowing it scales from zero.
+        var idle = await ServeApp.WaitUntilAsync(Deployment, d => d["status"]!.GetValue<string>() == "HEALTHY", TimeSpan.FromSeconds(30), "zero/Slow HEALTHY");
+        Assert.True(idle["target_num_replicas"]!.GetValue<int>() == 0 && idle["replicas"]!.AsArray().Count == 0, idle.ToJsonString());
+        Assert.Null(idle["autoscaling"]!["last_decision"]);
+        foreach (var i in new[] { 0, 1 })
+        {
+            var entry = await ServeApp.WaitUntilAsync(async () => (await app.Http.GetFromJsonAsync<JsonNode>(new Uri(app.Proxy(i), "/-/routing")))!["deployments"]!["zero/Slow"],
+                e => e is not null, TimeSpan.FromSeconds(30), $"proxy-{i} routing zero/Slow");
+            Assert.True(entry!["replicas"]!.GetValue<int>() == 0 && entry["scales_from_zero"]!.GetValue<bool>(), $"proxy-{i}: {entry.ToJsonString()}");
+        }
+        Assert.Empty(await app.ReplicasAsync("zero", "Slow"));
+
+        // Every decision the controller shows while the load runs, in order (polled; the first one must be the scale-up
+        // from 0). Only the watcher writes the list, and it is read once the watcher has ended.
+        var decisions = new List<string>();
+        using var watching = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                try
+                {
+                    if ((await Deployment())["autoscaling"]!["last_decision"]?.GetValue<string>() is { } d && (decisions.Count == 0 || decisions[^1] != d))
+                        decisions.Add(d);
+                }
+                catch (HttpRequestException) { }
+                try { await Task.Delay(100, watching.Token); } catch (OperationCanceledException) { }
+            }
+        });
+
+        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/zero?ms=300"), new Uri(app.Proxy(1), "/zero?ms=300")], requestsPerSecond: 10,
+            maxDuration: TimeSpan.FromSeconds(120), maxRequests: 1_000, clientTimeout: TimeSpan.FromSeconds(60));
+        load.MarkFault(); // the load's start: everything from here is measured
+        // A bounded load: 200 answers (20 s at 10 req/s) covers the cold start and a stretch at full strength.
+        await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Count), n => n >= 200, TimeSpan.FromSeconds(100), "200 answered requests");
+        var scaled = await Deployment();
+        var report = await load.StopAsync();
+        await watching.CancelAsync();
+        await watcher;
+        var stoppedAt = System.Diagnostics.Stopwatch.StartNew();
+
+        var first = report.Samples.Where(s => s.Ok).MinBy(s => s.EndedAt);
+        var coldStartS = first is null ? double.NaN : (first.EndedAt - report.Samples[0].StartedAt).TotalSeconds;
+        output.WriteLine($"decisions: {string.Join(" | ", decisions)}");
+        output.WriteLine($"cold start (first request sent → first answer): {coldStartS:F1} s; under load: {scaled["autoscaling"]!.ToJsonString()}");
+        output.WriteLine(report.Line("scale from zero under 10 req/s of 300 ms (s = cold start)", coldStartS));
+        Assert.True(report.Sent >= 200, $"only {report.Sent} requests were sent");
+        Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.FailureSummary}; slowest: {report.Slowest()}");
+        Assert.True(decisions.Count > 0 && decisions[0].Contains("scale up from 0", StringComparison.Ordinal), $"decisions seen: {string.Join(" | ", decisions)}");
+        Assert.InRange(scaled["target_num_replicas"]!.GetValue<int>(), 1, 2);
+        // The requests that arrived before any replica existed waited for it rather than failing: the first ones sent were answered.
+        Assert.True(report.Samples.Take(5).All(s => s.Ok), $"the first requests: {string.Join("; ", report.Samples.Take(5).Select(s => $"{s.Status} {s.Error} after {s.Ms:F0} ms"))}");
+
+        // The load stopped: after downscale_delay_s back to 0 replicas, HEALTHY, and no replica in either proxy's routes.
+        var down = await ServeApp.WaitUntilAsync(Deployment, d => d["target_num_replicas"]!.GetValue<int>() == 0 && d["replicas"]!.AsArray().Count == 0 && d["status"]!.GetValue<string>() == "HEALTHY",
+            TimeSpan.FromSeconds(60), "back to 0 replicas after the load");
+        var downS = stoppedAt.Elapsed.TotalSeconds;
+        output.WriteLine($"back to 0 replicas {downS:F1} s after the load stopped: {down["autoscaling"]!.ToJsonString()}");
+        var lastDecision = down["autoscaling"]!["last_decision"]!.GetValue<string>();
+        Assert.Contains("scale down from", lastDecision);
+        Assert.Contains(": 0 replicas wanted", lastDecision);
+        foreach (var i in new[] { 0, 1 })
+            await ServeApp.WaitUntilAsync(async () => (await app.Http.GetFromJsonAsync<JsonNode>(new Uri(app.Proxy(i), "/-/routing")))!["deployments"]!["zero/Slow"]!["replicas"]!.GetValue<int>(),
+                n => n == 0, TimeSpan.FromSeconds(10), $"proxy-{i} routing zero/Slow with no replica");
     }
 }

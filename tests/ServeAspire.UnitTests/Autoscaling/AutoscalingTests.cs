@@ -28,6 +28,28 @@ public sealed class AutoscalingPolicyTests
         // error ratio 0.25 (2 ongoing, 4 replicas × 2): factor 0.5 → 1 − 0.75 × 0.5 = 0.625 → ceil(2.5) = 3 instead of 1.
         Assert.Equal(3, AutoscalingPolicy.DesiredReplicas(Spec with { DownscalingFactor = 0.5 }, 4, 2));
     }
+
+    private static readonly AutoscalingSpec ToZero = new(MinReplicas: 0, MaxReplicas: 10, InitialReplicas: 0, TargetOngoingRequests: 2);
+
+    [Theory]
+    [InlineData(0, 0, 0)]     // idle at zero: stays there
+    [InlineData(0, 0.2, 1)]   // any demand: at least 1
+    [InlineData(0, 7, 4)]     // ceil(7 / 2), not just 1
+    [InlineData(0, 100, 10)]  // clamped to max_replicas
+    [InlineData(1, 0, 0)]     // no load at 1: down to min_replicas 0
+    [InlineData(3, 0, 0)]
+    public void WithMinReplicasZero_ScalesFromAndToZero(int current, double ongoing, int desired) =>
+        Assert.Equal(desired, AutoscalingPolicy.DesiredReplicas(ToZero, current, ongoing));
+
+    [Fact]
+    public void ADampedDownscale_StillReachesZero_WhenThereIsNoLoadAtAll()
+    {
+        // ceil(1 × (1 − 0.5)) = 1 would hold the last replica forever.
+        Assert.Equal(0, AutoscalingPolicy.DesiredReplicas(ToZero with { DownscalingFactor = 0.5 }, 1, 0));
+        Assert.Equal(1, AutoscalingPolicy.DesiredReplicas(ToZero with { DownscalingFactor = 0.01 }, 2, 0));
+        // With some load the damping still holds it: 0.1 ongoing at 1 replica is not "no load".
+        Assert.Equal(1, AutoscalingPolicy.DesiredReplicas(ToZero with { DownscalingFactor = 0.5 }, 1, 0.1));
+    }
 }
 
 public sealed class AutoscalingStateManagerTests
@@ -108,6 +130,52 @@ public sealed class AutoscalingStateManagerTests
         Assert.Equal(3, seen["serve_autoscaling_total_requests"]);
         Assert.Equal(3, seen["serve_autoscaling_desired_replicas"]);
         Assert.Equal(1, seen["serve_autoscaling_target_replicas"]);
+    }
+
+    private static readonly AutoscalingSpec ZeroSpec = Spec with { MinReplicas = 0, InitialReplicas = 0, MaxReplicas = 4, LookBackPeriodS = 30 };
+
+    private IReadOnlyList<AutoscalingStateManager.Decision> AtZeroSpec(double seconds, int current, params (string Proxy, int Ongoing)[] reports)
+    {
+        var now = T0.AddSeconds(seconds);
+        return _manager.Update([(Key, ZeroSpec, current)], reports.Select(r => Report(r.Proxy, now, r.Ongoing)).ToList(), now);
+    }
+
+    [Fact]
+    public void FromZero_TheFirstReportedRequest_ScalesUpAtOnce_WithoutTheUpscaleDelay()
+    {
+        // Idle at zero for a while: no decision (and no scale "down" below zero).
+        for (var t = 0; t < 10; t++) Assert.Empty(AtZeroSpec(t, 0, ("p0", 0), ("p1", 0)));
+        // upscale_delay_s is 3 s; requests are waiting at the proxies: the very first report decides.
+        var d = Assert.Single(AtZeroSpec(10, 0, ("p0", 1), ("p1", 2)));
+        Assert.Equal((0, 3), (d.From, d.To)); // ceil(3 / 1), from the latest report, not the 30 s average of mostly zeros
+        Assert.Contains("scale up from 0", d.Reason);
+        Assert.Contains("without upscale_delay_s", d.Reason);
+    }
+
+    [Fact]
+    public void FromZero_ManyWaitingRequests_AreClampedToMaxReplicas()
+    {
+        var d = Assert.Single(AtZeroSpec(0, 0, ("p0", 50)));
+        Assert.Equal(4, d.To);
+    }
+
+    [Fact]
+    public void ToZero_FollowsTheDownscaleDelay()
+    {
+        var spec = ZeroSpec with { LookBackPeriodS = 2 };
+        IReadOnlyList<AutoscalingStateManager.Decision> At(double s, int ongoing) =>
+            _manager.Update([(Key, spec, 1)], [Report("p0", T0.AddSeconds(s), ongoing)], T0.AddSeconds(s));
+        Assert.Empty(At(0, 0));
+        for (var t = 1; t < 5; t++) Assert.Empty(At(t, 0)); // downscale_delay_s is 5 s
+        var d = Assert.Single(At(5, 0));
+        Assert.Equal((1, 0), (d.From, d.To));
+        Assert.Contains("scale down from 1", d.Reason);
+    }
+
+    [Fact]
+    public void AtZero_WithoutReports_NothingIsDecided()
+    {
+        for (var t = 0; t <= 5; t++) Assert.Empty(AtZeroSpec(t, 0));
     }
 
     [Fact]

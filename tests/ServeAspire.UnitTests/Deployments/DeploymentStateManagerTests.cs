@@ -524,4 +524,44 @@ public sealed class DeploymentStateManagerTests
         next.RestoreAutoscaling(_state.AutoscalingTargets());
         Assert.Equal(5, next.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].TargetReplicas));
     }
+
+    [Fact]
+    public void MinReplicasZero_StartsWithNoReplica_Healthy_RoutesSayItScalesFromZero_AndScalesUpAndBackToZero()
+    {
+        var result = ConfigValidator.Validate("""
+            applications:
+              - { name: sleepy, route_prefix: /, import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, autoscaling_config: { min_replicas: 0, initial_replicas: 0, max_replicas: 3 } } ] }
+            """, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        _state.ApplyConfig(result.Config!, null, T0);
+        Assert.Empty(Tick(T0));
+        Assert.Equal((0, DeploymentStatus.HEALTHY), (Deployment.TargetReplicas, Deployment.Status));
+        var route = _state.BuildRoutes().Routes.Single();
+        Assert.True(route.ScalesFromZero);
+        Assert.Empty(route.Replicas);
+
+        var key = RouteEntry.KeyOf("sleepy", "SleepyPid");
+        _state.Autoscale(key, 2, "scale up from 0", T0.AddSeconds(1));
+        Assert.Equal(DeploymentStatus.UPSCALING, Deployment.Status);
+        Assert.Equal(2, Tick(T0.AddSeconds(1)).OfType<StartReplicaAction>().Count());
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(2));
+        Assert.Equal((2, DeploymentStatus.HEALTHY), (Deployment.Running, Deployment.Status));
+        Assert.Equal(2, _state.BuildRoutes().Routes.Single().Replicas.Count);
+
+        _state.Autoscale(key, 0, "scale down from 2", T0.AddSeconds(3));
+        Tick(T0.AddSeconds(3));
+        Assert.Empty(_state.BuildRoutes().Routes.Single().Replicas); // out of the routes before the stop calls
+        Assert.Equal(2, Tick(T0.AddSeconds(5)).OfType<StopReplicaAction>().Count());
+        Tick(T0.AddSeconds(6));
+        Assert.Equal((0, 0, DeploymentStatus.HEALTHY), (Deployment.Replicas.AliveCount, Deployment.TargetReplicas, Deployment.Status));
+        Assert.Contains("scale down from 2", Deployment.ScalingDecision);
+    }
+
+    [Fact]
+    public void AFixedOrMinOneDeployment_DoesNotScaleFromZero()
+    {
+        Apply(2);
+        Assert.False(_state.BuildRoutes().Routes.Single().ScalesFromZero);
+    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using ServeAspire.Model;
 using ServeAspire.Proxy.LoadBalancing;
 
@@ -238,5 +239,98 @@ public sealed class PowerOfTwoChoicesPolicyTests
         router.Update(new RouteEntry("/", "app", "Dep", 1, -1, false, []));
         var (status, _) = await router.AcquireAsync(null, CancellationToken.None);
         Assert.Equal(DeploymentRouter.AcquireStatus.NoReplicas, status);
+    }
+
+    // Scale from zero: a deployment with min_replicas 0 has no replica on purpose; requests wait for one.
+
+    private static RouteEntry FromZero(int maxQueued = -1, params string[] replicas) =>
+        new("/", "app", "Dep", 1, maxQueued, false, replicas.Select(r => new ReplicaEndpoint(r, $"http://127.0.0.1:9000/{r}", "node-0")).ToList(), ScalesFromZero: true);
+
+    private static DeploymentRouter ColdRouter(FakeTimeProvider clock, TimeSpan coldStartTimeout, int maxQueued = -1)
+    {
+        var router = new DeploymentRouter(new PowerOfTwoChoicesPolicy(new SharedRandomSource()), clock) { ColdStartTimeout = coldStartTimeout };
+        router.Update(FromZero(maxQueued));
+        return router;
+    }
+
+    [Fact]
+    public async Task Router_ScalingFromZero_WaitsWithNoReplica_CountsAsOngoing_AndTheTableThatBringsOneWakesIt()
+    {
+        var clock = new FakeTimeProvider();
+        var router = ColdRouter(clock, TimeSpan.FromSeconds(60));
+        var first = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        var second = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        Assert.False(first.IsCompleted);
+        Assert.False(second.IsCompleted);
+        Assert.Equal(2, router.Ongoing); // the autoscaler's input: demand with no replica
+        clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.False(first.IsCompleted);
+
+        router.Update(FromZero(-1, "r0", "r1")); // the controller's table with the first replicas
+        var (s1, a) = await first.WaitAsync(TimeSpan.FromSeconds(5));
+        var (s2, b) = await second.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((DeploymentRouter.AcquireStatus.Acquired, DeploymentRouter.AcquireStatus.Acquired), (s1, s2));
+        Assert.NotSame(a, b); // max_ongoing_requests 1 each: one per replica
+        Assert.Equal(2, router.Ongoing); // now in flight, no longer queued
+        router.Release(a!);
+        router.Release(b!);
+        Assert.Equal(0, router.Ongoing);
+    }
+
+    [Fact]
+    public async Task Router_ScalingFromZero_GivesUpAfterTheColdStartTimeout_CountingFromTheFirstWait()
+    {
+        var clock = new FakeTimeProvider();
+        var router = ColdRouter(clock, TimeSpan.FromSeconds(60));
+        var waiting = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        clock.Advance(TimeSpan.FromSeconds(40));
+        router.Update(FromZero()); // a table without replicas wakes it: it looks again and keeps its deadline
+        await UntilAsync(() => router.Ongoing == 1 && !waiting.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(19));
+        Assert.False(waiting.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var (status, slot) = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(DeploymentRouter.AcquireStatus.ColdStartTimedOut, status);
+        Assert.Null(slot);
+        Assert.Equal(0, router.Ongoing); // left the queue
+    }
+
+    [Fact]
+    public async Task Router_ScalingFromZero_RefusesBeyondMaxQueuedRequests()
+    {
+        var router = ColdRouter(new FakeTimeProvider(), TimeSpan.FromSeconds(60), maxQueued: 1);
+        using var cts = new CancellationTokenSource();
+        var queued = router.AcquireAsync(null, cts.Token).AsTask();
+        var (status, slot) = await router.AcquireAsync(null, CancellationToken.None);
+        Assert.Equal(DeploymentRouter.AcquireStatus.QueueFull, status);
+        Assert.Null(slot);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        Assert.Equal(0, router.Ongoing);
+    }
+
+    [Fact]
+    public async Task Router_ScalingFromZero_WithoutAColdStartTimeout_WaitsUntilTheRequestIsCancelled()
+    {
+        // request_timeout_s set: it bounds the whole request (the proxy's deadline token → 408), not the router.
+        var clock = new FakeTimeProvider();
+        var router = ColdRouter(clock, Timeout.InfiniteTimeSpan);
+        using var deadline = new CancellationTokenSource();
+        var waiting = router.AcquireAsync(null, deadline.Token).AsTask();
+        clock.Advance(TimeSpan.FromHours(2));
+        Assert.False(waiting.IsCompleted);
+        deadline.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        Assert.Equal(0, router.Ongoing);
+    }
+
+    internal static async Task UntilAsync(Func<bool> condition)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "condition not reached within 5 s");
+            await Task.Yield();
+        }
     }
 }

@@ -21,6 +21,8 @@ public sealed class DeploymentSchedulerTests
         Assert.Equal(2, DeploymentScheduler.MaxPerNode(6, 3, null));
         Assert.Equal(3, DeploymentScheduler.MaxPerNode(7, 3, null));
         Assert.Equal(3, DeploymentScheduler.MaxPerNode(6, 2, null));
+        Assert.Equal(0, DeploymentScheduler.MaxPerNode(0, 3, null)); // scaled to zero: nothing to place, no division by zero
+        Assert.Equal(0, DeploymentScheduler.MaxPerNode(0, 0, null));
         Assert.Equal(1, DeploymentScheduler.MaxPerNode(6, 3, 1));
         Assert.Equal(0, DeploymentScheduler.MaxPerNode(6, 0, null));
     }

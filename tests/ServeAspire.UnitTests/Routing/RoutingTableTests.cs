@@ -108,6 +108,35 @@ public sealed class RoutingTableTests
     }
 
     [Fact]
+    public async Task ProxyState_BoundsColdStartsOnlyWithoutRequestTimeout_AndTellsTheWaitersOfARemovedDeployment()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var state = new RoutingTableState(new PowerOfTwoChoicesPolicy(new SharedRandomSource()), clock, TimeSpan.FromSeconds(60));
+        var cold = Route("/") with { ScalesFromZero = true };
+        Assert.True(state.TryApply(new RoutingTable(1, null, [cold])));
+        var router = state.Current.RouterFor(cold)!;
+        Assert.Equal(TimeSpan.FromSeconds(60), router.ColdStartTimeout);
+        Assert.True(state.TryApply(new RoutingTable(2, 30, [cold])));
+        Assert.Equal(Timeout.InfiniteTimeSpan, router.ColdStartTimeout); // request_timeout_s bounds it: 408 at the proxy
+
+        var waiting = router.AcquireAsync(null, CancellationToken.None).AsTask();
+        Assert.False(waiting.IsCompleted);
+        Assert.True(state.TryApply(new RoutingTable(3, 30, []))); // the application was deleted: no replica will come
+        Assert.Equal(DeploymentRouter.AcquireStatus.NoReplicas, (await waiting.WaitAsync(TimeSpan.FromSeconds(5))).Status);
+    }
+
+    [Fact]
+    public void RouteEntry_StoredBeforeScaleFromZero_StillReads_AsNotScalingFromZero()
+    {
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(Route("/", "r1"), SerializerOptions.Default)!.AsObject();
+        Assert.True(json.Remove("scales_from_zero"));
+        var entry = System.Text.Json.JsonSerializer.Deserialize<RouteEntry>(json, SerializerOptions.Default)!;
+        Assert.False(entry.ScalesFromZero);
+        Assert.True(entry.SameAs(Route("/", "r1")));
+        Assert.False(entry.SameAs(entry with { ScalesFromZero = true })); // a change of it is published
+    }
+
+    [Fact]
     public void ProxyState_RecordsHowLongEachVersionTookToArrive()
     {
         var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
