@@ -26,7 +26,10 @@ SERVE_FAILOVER_REPORT="$report" dotnet test tests/ServeAspire.EndToEndTests -c D
   echo "SleepyPid's constructor alone takes 10 s. Source: tests/ServeAspire.EndToEndTests/Failures/."
   echo "In the unhealthy and hanging-check rows the p99 is the sick replica's own 1 s delay (Flaky answers 1 s"
   echo "late until the checks catch it); the failures in the hangs-in-CallAsync row are the 408s that scenario"
-  echo "expects. Each scenario's asserted bounds: docs/testing.md."
+  echo "expects. The update rows (user_config, rolling update, failing new version) load the 4-replica"
+  echo "Configurable deployment at 50 GET/s; there the fault is the PUT and *seconds* run to the update done."
+  echo "The autoscaling rows load the autoscaled Slow deployment (12 GET/s of 400 ms; the scale-from-zero row"
+  echo "10 GET/s of 300 ms from 0 replicas, so its p99 is the cold start). Each scenario's asserted bounds: docs/testing.md."
   echo
   echo "| scenario | sent | failed | in flight at fault | p99 ms | slowest ms | seconds to full strength |"
   echo "|---|---|---|---|---|---|---|"

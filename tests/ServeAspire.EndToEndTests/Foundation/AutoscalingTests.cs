@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace ServeAspire.EndToEndTests.Foundation;
 
 /// <summary>Autoscaling with Ray's knobs against the real system: the proxies' reports drive the controller's target.</summary>
+[Trait("Category", "Failover")]
 public sealed class AutoscalingTests(ITestOutputHelper output)
 {
     // Slow answers after ?ms= with no CPU work: 12 req/s of 400 ms keeps about 4.8 requests ongoing, so

@@ -11,6 +11,7 @@ namespace ServeAspire.EndToEndTests.Updates;
 /// change applied in place (same PIDs), a rolling update (every PID changes, never fewer routed
 /// replicas than the target), and a new version that cannot start (the old one keeps serving).
 /// </summary>
+[Trait("Category", "Failover")]
 public sealed class UpdateTests(ITestOutputHelper output)
 {
     private const int Replicas = 4;

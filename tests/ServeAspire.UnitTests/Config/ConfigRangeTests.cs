@@ -186,6 +186,37 @@ public sealed class ConfigRangeTests
         Assert.Equal(new AutoscalingSpec(1, 6, 1, 2, 2, 10, AutoscalingSpec.DefaultLookBackPeriodS), result.Config!.Applications[0].Deployments[0].Autoscaling);
     }
 
+    [Theory]
+    [InlineData("serve.yaml")]
+    [InlineData("autoscaling.yaml")]
+    [InlineData("updates.yaml")]
+    public void EverySampleConfig_Validates_IgnoringOnlyTheProxyAddress(string file)
+    {
+        // serve.yaml keeps the seed's http_options host and port (the AppHost sets proxy addresses).
+        var result = ConfigValidator.Validate(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "../../../../../samples", file)), new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        Assert.All(result.Ignored, i => Assert.Contains(i, new[] { "http_options.host", "http_options.port" }));
+    }
+
+    [Fact]
+    public void TheAutoscalingSample_ScalesFromZero()
+    {
+        var result = ConfigValidator.Validate(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "../../../../../samples/autoscaling.yaml")), new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        var a = result.Config!.Applications[0].Deployments[0].Autoscaling!;
+        Assert.Equal((0, 0, 6), (a.MinReplicas, a.InitialReplicas, a.MaxReplicas));
+    }
+
+    [Fact]
+    public void TheUpdatesSample_CarriesAUserConfigAndEnvVars()
+    {
+        var result = ConfigValidator.Validate(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "../../../../../samples/updates.yaml")), new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        var spec = result.Config!.Applications[0].Deployments[0];
+        Assert.Equal("""{"message":"hello"}""", spec.UserConfig);
+        Assert.Equal("1", spec.EnvVars!.Values["MODEL_VERSION"]);
+    }
+
     [Fact]
     public void AutoscalingOptions_TakeRaysDefaults_AndTheGivenValues()
     {
