@@ -47,8 +47,21 @@ public sealed class UpdateTests(ITestOutputHelper output)
     private static async Task<JsonNode> DeploymentAsync(ServeApp app) =>
         (await app.GetJsonAsync("/api/serve/applications/"))["applications"]!["conf"]!["deployments"]!["Configurable"]!;
 
-    private static LoadGenerator Load(ServeApp app) =>
-        new([new Uri(app.Proxy(0), "/conf?ms=50&pid"), new Uri(app.Proxy(1), "/conf?ms=50&pid")], RequestsPerSecond, TimeSpan.FromSeconds(150), 7_500);
+    /// <summary>Open-loop load through both proxies (bounded: 150 s, 7,500 requests), once a second's worth has been answered.</summary>
+    private static async Task<LoadGenerator> FlowingLoadAsync(ServeApp app)
+    {
+        var load = new LoadGenerator([new Uri(app.Proxy(0), "/conf?ms=50&pid"), new Uri(app.Proxy(1), "/conf?ms=50&pid")], RequestsPerSecond, TimeSpan.FromSeconds(150), 7_500);
+        try
+        {
+            await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Completed().Count(s => s.Ok)), n => n >= RequestsPerSecond, TimeSpan.FromSeconds(30), "load flowing");
+            return load;
+        }
+        catch
+        {
+            await load.DisposeAsync();
+            throw;
+        }
+    }
 
     /// <summary>What a replica answers through proxy <paramref name="proxy"/>: pid, message, reconfigures, model_version.</summary>
     private static async Task<JsonNode> AnswerAsync(ServeApp app, int proxy)
@@ -109,8 +122,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var (app, pids) = await StartAsync();
         await using var _ = app;
         Assert.Equal("one", (await AnswerAsync(app, 0))["message"]!.GetValue<string>()); // the initial user_config was applied before serving
-        await using var load = Load(app);
-        await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Completed().Count(s => s.Ok)), n => n >= RequestsPerSecond, TimeSpan.FromSeconds(30), "load flowing");
+        await using var load = await FlowingLoadAsync(app);
 
         load.MarkFault();
         var (status, body) = await app.PutConfigAsync(Config("1", "{ message: two }"));
@@ -141,8 +153,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
         var (app, pids) = await StartAsync();
         await using var _ = app;
         Assert.Equal("1", (await AnswerAsync(app, 1))["model_version"]!.GetValue<string>());
-        await using var load = Load(app);
-        await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Completed().Count(s => s.Ok)), n => n >= RequestsPerSecond, TimeSpan.FromSeconds(30), "load flowing");
+        await using var load = await FlowingLoadAsync(app);
         int fewest, mostAlive, observations;
         double seconds;
         await using (var monitor = new RoutedCountMonitor(app))
@@ -180,8 +191,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
     {
         var (app, pids) = await StartAsync();
         await using var _ = app;
-        await using var load = Load(app);
-        await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Completed().Count(s => s.Ok)), n => n >= RequestsPerSecond, TimeSpan.FromSeconds(30), "load flowing");
+        await using var load = await FlowingLoadAsync(app);
 
         load.MarkFault();
         var (status, body) = await app.PutConfigAsync(Config("broken"));
