@@ -29,7 +29,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task LeaderKilled_StandbyLeadsWithin2Ttl_ReplicaPidsUnchanged_ConfigPutWorks_NoRequestFails()
+    public async Task LeaderKilled_StandbyLeadsAndRecoversWithin2s_ReplicaPidsUnchanged_ConfigPutWorks_NoRequestFails()
     {
         await using var app = await ServeApp.StartAsync();
         var before = Pids(await RunningAsync(app, 6));
@@ -62,7 +62,8 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         output.WriteLine($"slowest: {report.Slowest()}");
 
         AssertHeld(report, Bounds.Untouched); // the data path does not go through the controller
-        Assert.True(takeover <= TimeSpan.FromSeconds(2 * 3), $"takeover took {takeover.TotalSeconds:F1} s (limit 2 × lease TTL of 3 s)");
+        // The product's figure: the lease's 1.5 s TTL at most, the standby waking at its expiry, and a recovery rehearsed while standing by.
+        Assert.True(takeover <= TimeSpan.FromSeconds(2), $"the standby led and had recovered {takeover.TotalSeconds:F2} s after the kill (limit 2 s)");
         Assert.Equal(before, after);
     }
 
