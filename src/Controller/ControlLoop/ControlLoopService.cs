@@ -72,6 +72,12 @@ internal sealed partial class ControlLoopService(
             var storeFailed = false;
             try
             {
+                // Subscribed while standing by too (OnEvent ignores events unless leading): one round trip less at a takeover.
+                if (!subscribed)
+                {
+                    await store.SubscribeEventsAsync(OnEvent);
+                    subscribed = true;
+                }
                 if (token == 0)
                 {
                     if (Interlocked.Exchange(ref _recoveredToken, 0) != 0) Forget();
@@ -79,11 +85,6 @@ internal sealed partial class ControlLoopService(
                 }
                 else
                 {
-                    if (!subscribed)
-                    {
-                        await store.SubscribeEventsAsync(OnEvent);
-                        subscribed = true;
-                    }
                     long? tenureStart = null;
                     if (!ReadyFor(token))
                     {
