@@ -4,7 +4,7 @@ using System.ComponentModel.DataAnnotations;
 namespace ServeAspire.Controller;
 
 /// <summary>Settings of the controller (section <c>Controller</c>).</summary>
-public sealed class ControllerOptions
+public sealed class ControllerOptions : IValidatableObject
 {
     public const string Section = "Controller";
 
@@ -16,10 +16,23 @@ public sealed class ControllerOptions
 
     [Required] public string Cluster { get; set; } = "default";
 
-    /// <summary>Leader lease lifetime: a standby takes over at most this long after the leader stops renewing.</summary>
-    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// Leader lease lifetime: a standby takes over at most this long after the leader stops renewing (it
+    /// wakes when the lease would expire). The leader itself trusts its lease for 90 % of it after a renewal was sent.
+    /// </summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromMilliseconds(1500);
 
-    public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How often the leader renews (and a standby polls). At most a quarter of <see cref="LeaseTtl"/>, so that
+    /// two renewals in a row can be late (a GC pause, a stalled store call) without the lease lapsing.
+    /// </summary>
+    public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public static readonly TimeSpan MinLeaseTtl = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan MaxLeaseTtl = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MinLeaseRenewInterval = TimeSpan.FromMilliseconds(50);
+    /// <summary>Renewals per TTL at least: with the leader's 90 % trust, four per TTL leave room for two late ones.</summary>
+    public const int MinRenewalsPerTtl = 4;
 
     /// <summary>How long a proxy health check (<c>/-/healthz</c>) may take.</summary>
     public TimeSpan ProxyProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
@@ -94,4 +107,23 @@ public sealed class ControllerOptions
 
     /// <summary>How many dead actors <c>/api/actors</c> remembers.</summary>
     [Range(0, 10_000)] public int DeadActorHistory { get; set; } = 200;
+
+    /// <summary>Cross-field rules, checked at startup (<c>ValidateDataAnnotations</c> calls this once the attributes pass).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (LeaseTtl < MinLeaseTtl || LeaseTtl > MaxLeaseTtl)
+            yield return new ValidationResult(
+                $"Controller:LeaseTtl is {LeaseTtl.TotalMilliseconds} ms; it must be between {MinLeaseTtl.TotalMilliseconds} ms and {MaxLeaseTtl.TotalMilliseconds} ms.",
+                [nameof(LeaseTtl)]);
+        if (LeaseRenewInterval < MinLeaseRenewInterval)
+            yield return new ValidationResult(
+                $"Controller:LeaseRenewInterval is {LeaseRenewInterval.TotalMilliseconds} ms; it must be at least {MinLeaseRenewInterval.TotalMilliseconds} ms.",
+                [nameof(LeaseRenewInterval)]);
+        else if (LeaseRenewInterval * MinRenewalsPerTtl > LeaseTtl)
+            yield return new ValidationResult(
+                $"Controller:LeaseRenewInterval ({LeaseRenewInterval.TotalMilliseconds} ms) must be at most 1/{MinRenewalsPerTtl} of Controller:LeaseTtl ({LeaseTtl.TotalMilliseconds} ms), "
+                + "so that two late renewals in a row (a GC pause, a stalled store call) do not lose the lease; "
+                + $"with this TTL use at most {(LeaseTtl / MinRenewalsPerTtl).TotalMilliseconds} ms.",
+                [nameof(LeaseRenewInterval), nameof(LeaseTtl)]);
+    }
 }

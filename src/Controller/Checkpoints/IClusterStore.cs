@@ -48,5 +48,6 @@ public interface IClusterStore
     /// <summary>Extends the lease only if we hold it with this token; false means leadership is lost.</summary>
     Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken);
     Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken);
-    Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken);
+    /// <summary>The lease and how long it has left in the store (null: nobody holds it).</summary>
+    Task<LeaseView?> GetLeaseAsync(CancellationToken cancellationToken);
 }

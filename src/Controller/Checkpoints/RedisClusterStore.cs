@@ -47,6 +47,13 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
         return 1
         """;
 
+    // The record and its remaining time in one step, so a standby can wake when the lease would expire.
+    private const string ReadLeaseScript = """
+        local cur = redis.call('GET', KEYS[1])
+        if not cur then return false end
+        return {cur, redis.call('PTTL', KEYS[1])}
+        """;
+
     // A fenced write: only the holder of the newest token may write.
     private const string FencedSetScript = """
         if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
@@ -186,9 +193,14 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) =>
         Db.ScriptEvaluateAsync(ReleaseScript, [keys.LeaderLease], [holder]);
 
-    public async Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken)
+    public async Task<LeaseView?> GetLeaseAsync(CancellationToken cancellationToken)
     {
-        var json = await Db.StringGetAsync(keys.LeaderLease);
-        return json.HasValue ? JsonSerializer.Deserialize<LeaseRecord>(json.ToString(), SerializerOptions.Default) : null;
+        var result = await Db.ScriptEvaluateAsync(ReadLeaseScript, [keys.LeaderLease]);
+        if (result.IsNull) return null;
+        var parts = (RedisResult[])result!;
+        var record = JsonSerializer.Deserialize<LeaseRecord>(parts[0].ToString(), SerializerOptions.Default)!;
+        var pttl = (long)parts[1];
+        // PTTL -1: a key without expiry (never written so by these scripts): no expiry to wake for.
+        return new LeaseView(record, pttl >= 0 ? TimeSpan.FromMilliseconds(pttl) : null);
     }
 }

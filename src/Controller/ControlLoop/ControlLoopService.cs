@@ -37,6 +37,7 @@ internal sealed partial class ControlLoopService(
     AutoscalingStateManager autoscaler,
     LeaderState leader,
     TickFailpoint failpoint,
+    RecoveryRehearsal rehearsal,
     IDeploymentResolver resolver,
     ConfigLimits limits,
     IOptions<ControllerOptions> options,
@@ -71,27 +72,33 @@ internal sealed partial class ControlLoopService(
             var storeFailed = false;
             try
             {
+                // Subscribed while standing by too (OnEvent ignores events unless leading): one round trip less at a takeover.
+                if (!subscribed)
+                {
+                    await store.SubscribeEventsAsync(OnEvent);
+                    subscribed = true;
+                }
                 if (token == 0)
                 {
                     if (Interlocked.Exchange(ref _recoveredToken, 0) != 0) Forget();
+                    await rehearsal.RunIfDueAsync(stoppingToken); // a standby keeps its takeover path warm
                 }
                 else
                 {
-                    if (!subscribed)
-                    {
-                        await store.SubscribeEventsAsync(OnEvent);
-                        subscribed = true;
-                    }
+                    long? tenureStart = null;
                     if (!ReadyFor(token))
                     {
+                        tenureStart = time.GetTimestamp();
                         Forget();
                         await RecoverAsync(token, stoppingToken);
                         nodes.Reset(time.GetUtcNow());
                         proxies.Reset();
                         Interlocked.Exchange(ref _recoveredToken, token);
+                        Log.RecoveryTime(logger, token, time.GetElapsedTime(tenureStart.Value).TotalMilliseconds);
                     }
                     storeFailed = !await TickAsync(token, stoppingToken);
                     Interlocked.Increment(ref _ticks);
+                    if (tenureStart is { } started) Log.FirstTickTime(logger, token, time.GetElapsedTime(started).TotalMilliseconds);
                 }
             }
             catch (FencedException ex)
@@ -336,6 +343,10 @@ internal sealed partial class ControlLoopService(
         public static partial void InitialConfigInvalid(ILogger logger, string file, string summary);
         [LoggerMessage(409, LogLevel.Information, "Applied the initial Serve config {File}: {Applications} application(s)")]
         public static partial void InitialConfigApplied(ILogger logger, string file, int applications);
+        [LoggerMessage(413, LogLevel.Information, "Tenure {Token}: recovery took {ElapsedMs:F0} ms (checkpoint read and restored; the API answers from here)")]
+        public static partial void RecoveryTime(ILogger logger, long token, double elapsedMs);
+        [LoggerMessage(414, LogLevel.Information, "Tenure {Token}: first tick done {ElapsedMs:F0} ms after the recovery began (nodes observed, routes published)")]
+        public static partial void FirstTickTime(ILogger logger, long token, double elapsedMs);
         [LoggerMessage(407, LogLevel.Information, "Tenure {Token}: no checkpoint, starting empty")]
         public static partial void RecoveredEmpty(ILogger logger, long token);
     }

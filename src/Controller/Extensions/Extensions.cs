@@ -76,6 +76,7 @@ internal static class Extensions
             return new NodeSettleGate(o.ExpectedNodes, o.NodeSettleTimeout, o.NodeSettleWindow);
         });
         builder.Services.AddSingleton<TickFailpoint>();
+        builder.Services.AddSingleton<RecoveryRehearsal>();
         builder.Services.AddSingleton<ControlLoopService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());
         builder.Services.AddSingleton<ConfigWriter>();

@@ -69,6 +69,9 @@ public sealed class LeaderState(TimeProvider? time = null)
 /// <summary>The lease record in the store.</summary>
 public sealed record LeaseRecord(string Holder, string Address, long Token);
 
+/// <summary>The lease as read from the store, with its remaining time there (its PTTL when read; null: no expiry).</summary>
+public sealed record LeaseView(LeaseRecord Record, TimeSpan? Remaining);
+
 /// <summary>The store (or a node) refused a write: a newer leader holds the fencing token.</summary>
 public sealed class FencedException(long token, string? byNode = null)
     : Exception(byNode is null ? $"write refused: fencing token {token} is stale (a newer leader exists)"

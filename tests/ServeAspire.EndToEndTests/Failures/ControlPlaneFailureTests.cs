@@ -29,7 +29,7 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task LeaderKilled_StandbyLeadsWithin2Ttl_ReplicaPidsUnchanged_ConfigPutWorks_NoRequestFails()
+    public async Task LeaderKilled_StandbyLeadsAndRecoversWithin2s_ReplicaPidsUnchanged_ConfigPutWorks_NoRequestFails()
     {
         await using var app = await ServeApp.StartAsync();
         var before = Pids(await RunningAsync(app, 6));
@@ -38,12 +38,16 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         await load.WarmUpAsync();
         await AssertFlowingAsync(load);
 
+        var standby = 1 - leaderIndex;
+        var ticksBefore = (await app.ControllerStatusAsync(standby))!["ticks"]!.GetValue<long>();
         load.MarkFault();
         Kill(leaderPid);
         var sw = Stopwatch.StartNew();
-        var standby = 1 - leaderIndex;
-        await ServeApp.WaitUntilAsync(() => app.ControllerStatusAsync(standby), s => s?["is_leader"]?.GetValue<bool>() == true, TimeSpan.FromSeconds(20), "the standby to lead");
-        var takeover = sw.Elapsed;
+        // The dead leader renews no more: the lease's remaining time, read now, is when it expires.
+        var leaseLeft = TimeSpan.FromMilliseconds(long.Parse(await app.RedisAsync("PTTL", "serve:e2e:controller:leader"), System.Globalization.CultureInfo.InvariantCulture));
+        var leaseExpired = sw.Elapsed + leaseLeft;
+        var steps = await WatchTakeoverAsync(app, standby, ticksBefore, sw);
+        var takeover = steps.Recovered;
         var (status, attempts) = await PutWithRetryAsync(app, Config().Replace("request_timeout_s: 30", "request_timeout_s: 31"));
         Assert.Equal(200, status);
         var seconds = await SecondsUntilAsync(load, async () =>
@@ -52,11 +56,14 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         await load.WarmUpAsync(load.Count + 100);
         var report = await load.StopAsync();
         output.WriteLine(report.Line("controller leader kill -9", takeover.TotalSeconds));
-        output.WriteLine($"standby led after {takeover.TotalSeconds:F1} s; PUT succeeded on attempt {attempts}; config applied {seconds:F1} s after the kill");
+        output.WriteLine($"takeover breakdown from the kill: lease expired {leaseExpired.TotalMilliseconds:F0} ms, standby led {steps.Led.TotalMilliseconds:F0} ms (+{(steps.Led - leaseExpired).TotalMilliseconds:F0}), "
+            + $"recovered {steps.Recovered.TotalMilliseconds:F0} ms (+{(steps.Recovered - steps.Led).TotalMilliseconds:F0}), first tick done {steps.FirstTick.TotalMilliseconds:F0} ms (+{(steps.FirstTick - steps.Recovered).TotalMilliseconds:F0}); status polled every 20 ms");
+        output.WriteLine($"standby led and recovered after {takeover.TotalSeconds:F2} s; PUT succeeded on attempt {attempts}; config applied {seconds:F1} s after the kill");
         output.WriteLine($"slowest: {report.Slowest()}");
 
         AssertHeld(report, Bounds.Untouched); // the data path does not go through the controller
-        Assert.True(takeover <= TimeSpan.FromSeconds(2 * 3), $"takeover took {takeover.TotalSeconds:F1} s (limit 2 × lease TTL of 3 s)");
+        // The product's figure: the lease's 1.5 s TTL at most, the standby waking at its expiry, and a recovery rehearsed while standing by.
+        Assert.True(takeover <= TimeSpan.FromSeconds(2), $"the standby led and had recovered {takeover.TotalSeconds:F2} s after the kill (limit 2 s)");
         Assert.Equal(before, after);
     }
 
@@ -333,6 +340,28 @@ public sealed class ControlPlaneFailureTests(ITestOutputHelper output)
         {
             failpoints.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Polls one controller's status every 20 ms (finer than <see cref="ServeApp.WaitUntilAsync"/>'s 250 ms, so
+    /// the takeover is measured, not rounded up) until it leads, has recovered, and has finished a tick.
+    /// </summary>
+    private static async Task<(TimeSpan Led, TimeSpan Recovered, TimeSpan FirstTick)> WatchTakeoverAsync(ServeApp app, int instance, long ticksBefore, Stopwatch sinceKill)
+    {
+        TimeSpan? led = null, recovered = null;
+        while (sinceKill.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            var s = await app.ControllerStatusAsync(instance);
+            var at = sinceKill.Elapsed;
+            if (s?["is_leader"]?.GetValue<bool>() == true)
+            {
+                led ??= at;
+                if (s["recovered"]!.GetValue<bool>()) recovered ??= at;
+                if (recovered is not null && s["ticks"]!.GetValue<long>() > ticksBefore) return (led.Value, recovered.Value, at);
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"the standby did not lead, recover and tick within 20 s of the kill (led: {led}, recovered: {recovered})");
     }
 
     /// <summary>Waits until a tick is parked at the failpoint, and checks that it is the leader's.</summary>

@@ -44,6 +44,7 @@ public sealed class ControlLoopStepTests
             new RoutingTablePublisher(_store, _clock), new ReplicaHealthTracker(new HealthyProbe(), () => 0.5),
             new CheckpointManager(deployments, _store), new ServeAspire.Controller.Autoscaling.AutoscalingStateManager(NullLogger<ServeAspire.Controller.Autoscaling.AutoscalingStateManager>.Instance),
             new LeaderState(_clock), new TickFailpoint(options, _clock),
+            new RecoveryRehearsal(_store, _nodes, _proxyProbe, new DeploymentCatalog(), ConfigLimits.Default, _clock, NullLogger<RecoveryRehearsal>.Instance),
             new DeploymentCatalog(), ConfigLimits.Default, options, _clock, NullLogger<ControlLoopService>.Instance);
         _store.Nodes.Add((new NodeRegistration("node-0", "i1", "http://node-0", 1, DateTimeOffset.UnixEpoch), true));
         _store.Proxies.Add((new ProxyRegistration("proxy-0", "p1", "http://proxy-0", 2, DateTimeOffset.UnixEpoch, false), true));

@@ -60,10 +60,53 @@ internal sealed class FakeClusterStore : IClusterStore
     public Task<long> CurrentTokenAsync(CancellationToken cancellationToken) => Task.FromResult(Token);
     public Task<bool> IsTokenCurrentAsync(long token, CancellationToken cancellationToken) => Task.FromResult(token == Token);
     public Task SubscribeEventsAsync(Action<ClusterEvent> onEvent) => Task.CompletedTask;
-    public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) => Task.FromResult(Token);
-    public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) => Task.FromResult(token == Token);
-    public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) => Task.CompletedTask;
-    public Task<LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken) => Task.FromResult<LeaseRecord?>(null);
+    // The lease, modelled as the Lua scripts do it, timed on Clock (a FakeTimeProvider in the election tests).
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+    /// <summary>Lease calls fail as if Redis were unreachable.</summary>
+    public bool LeaseFails { get; set; }
+    private (LeaseRecord Record, long ExpiresAt)? _lease;
+
+    private LeaseRecord? LiveLease()
+    {
+        if (_lease is { } l && Clock.GetTimestamp() >= l.ExpiresAt) _lease = null;
+        return _lease?.Record;
+    }
+
+    private long ExpiryAfter(TimeSpan ttl) => Clock.GetTimestamp() + (long)(ttl.TotalSeconds * Clock.TimestampFrequency);
+
+    public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        if (LeaseFails) throw Down();
+        if (LiveLease() is { } cur)
+        {
+            if (cur.Holder != holder) return Task.FromResult(-1L);
+            _lease = (cur, ExpiryAfter(ttl));
+            return Task.FromResult(cur.Token);
+        }
+        Token++;
+        _lease = (new LeaseRecord(holder, address, Token), ExpiryAfter(ttl));
+        return Task.FromResult(Token);
+    }
+
+    public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        if (LeaseFails) throw Down();
+        if (LiveLease() is not { } cur || cur.Holder != holder || cur.Token != token) return Task.FromResult(false);
+        _lease = (cur, ExpiryAfter(ttl));
+        return Task.FromResult(true);
+    }
+
+    public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken)
+    {
+        if (LiveLease()?.Holder == holder) _lease = null;
+        return Task.CompletedTask;
+    }
+
+    public Task<LeaseView?> GetLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (LeaseFails) throw Down();
+        return Task.FromResult(LiveLease() is { } cur ? new LeaseView(cur, Clock.GetElapsedTime(Clock.GetTimestamp(), _lease!.Value.ExpiresAt)) : null);
+    }
 
     private Task Fenced(long token) => token == Token ? Task.CompletedTask : throw new FencedException(token);
 }

@@ -193,6 +193,6 @@ public sealed class RoutingTableTests
         public Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<ServeAspire.Controller.Leadership.LeaseRecord?> GetLeaseAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ServeAspire.Controller.Leadership.LeaseView?> GetLeaseAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }
