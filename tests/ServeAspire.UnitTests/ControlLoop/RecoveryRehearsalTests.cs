@@ -41,6 +41,7 @@ public sealed class RecoveryRehearsalTests
         public Task<(bool Accepted, string? Error)> StartReplicaAsync(NodeRegistration node, StartReplicaRequest request, long leaderToken, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("a standby never starts a replica");
 
+        public Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("a standby never stops a replica");
     }
