@@ -15,6 +15,7 @@ public static class ServeCli
             config.ConfigureConsole(context.Out);
             // Errors come back here, so each maps to its exit code and is printed as one line on stderr.
             config.PropagateExceptions();
+            config.UseStrictParsing();
             config.Settings.Registrar.RegisterInstance(context);
             config.AddCommand<DeployCommand>("deploy")
                 .WithDescription("Deploy a config file (YAML or JSON): it replaces the whole running config.")
