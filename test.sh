@@ -8,7 +8,7 @@ dotnet build ServeAspire.sln -c Debug -nologo -v q
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 status=0
-for project in tests/ServeAspire.UnitTests tests/ServeAspire.KubernetesTests tests/ServeAspire.EndToEndTests; do
+for project in tests/ServeAspire.UnitTests tests/ServeAspire.CliTests tests/ServeAspire.KubernetesTests tests/ServeAspire.EndToEndTests; do
   name=$(basename "$project")
   echo "== $name"
   { dotnet test "$project" -c Debug --no-build -nologo --logger "console;verbosity=normal" 2>&1; echo $? > "$logs/$name.rc"; } \

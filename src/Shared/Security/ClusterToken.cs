@@ -60,7 +60,11 @@ public sealed class ClusterToken
 
     /// <summary>What a client uses: <c>SERVE_AUTH_TOKEN</c>, then <c>SERVE_AUTH_TOKEN_PATH</c>, then <c>&lt;stateDir&gt;/auth_token</c>.</summary>
     public static string? FindForClient(string? stateDir, out string tried) =>
-        Find(Environment.GetEnvironmentVariable(EnvVariable), Environment.GetEnvironmentVariable(PathVariable), stateDir, out tried);
+        FindForClient(Environment.GetEnvironmentVariable, stateDir, out tried);
+
+    /// <summary>As <see cref="FindForClient(string?, out string)"/>, reading the environment through <paramref name="env"/> (the CLI under test runs in-process).</summary>
+    public static string? FindForClient(Func<string, string?> env, string? stateDir, out string tried) =>
+        Find(env(EnvVariable), env(PathVariable), stateDir, out tried);
 
     private static string? Find(string? value, string? path, string? stateDir, out string tried)
     {

@@ -1,0 +1,3 @@
+using ServeAspire.Cli;
+
+return await ServeCli.RunAsync(args, CliContext.FromProcess());
