@@ -68,6 +68,22 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Status_ShowsTheAutoscalersTargetAndLastDecision()
+    {
+        var details = JsonNode.Parse(Details)!;
+        details["applications"]!["sleepy"]!["deployments"]!["SleepyPid"]!["autoscaling"] = JsonNode.Parse(
+            """{"min_replicas":1,"max_replicas":6,"target_replicas":3,"current_replicas":2,"last_decision":"scale up from 1 to 3: 5.8 ongoing requests","decided_at_s":1700000001}""");
+        _cli.Controller.Answer(HttpMethod.Get, "/api/serve/applications/", HttpStatusCode.OK, details.ToJsonString());
+        var table = await _cli.RunAsync("status");
+        Assert.Equal(0, table.ExitCode);
+        Assert.Contains("autoscaling 2 → 3 replicas (min 1, max 6); last decision: scale up from 1 to 3: 5.8 ongoing requests", table.Out.ReplaceLineEndings(" "));
+        var json = await _cli.RunAsync("status", "-o", "json");
+        var a = JsonNode.Parse(json.Out)!["applications"]!["sleepy"]!["deployments"]!["SleepyPid"]!["autoscaling"]!;
+        Assert.Equal(3, a["target_replicas"]!.GetValue<int>());
+        Assert.StartsWith("scale up from 1", a["last_decision"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Status_NoApplications_SaysSo()
     {
         _cli.Controller.Answer(HttpMethod.Get, "/api/serve/applications/", HttpStatusCode.OK, """{"proxies":{},"applications":{}}""");

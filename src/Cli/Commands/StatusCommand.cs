@@ -35,7 +35,7 @@ internal sealed class StatusCommand(CliContext context) : ControllerCommand<Glob
                 var states = new JsonObject();
                 foreach (var group in (dep?["replicas"] as JsonArray ?? []).GroupBy(r => Formats.Text(r?["state"])).OrderBy(g => g.Key, StringComparer.Ordinal))
                     states[group.Key] = group.Count();
-                deployments[depName] = new JsonObject
+                var summary = new JsonObject
                 {
                     ["status"] = Formats.Text(dep?["status"]),
                     ["status_trigger"] = Formats.Text(dep?["status_trigger"]),
@@ -43,6 +43,9 @@ internal sealed class StatusCommand(CliContext context) : ControllerCommand<Glob
                     ["replica_states"] = states,
                     ["message"] = Formats.Text(dep?["message"]),
                 };
+                // An autoscaled deployment: its bounds, target and current count, and the last decision with its reason.
+                if (dep?["autoscaling"] is JsonObject autoscaling) summary["autoscaling"] = autoscaling.DeepClone();
+                deployments[depName] = summary;
             }
             apps[name] = new JsonObject
             {

@@ -35,6 +35,9 @@ internal static class Tables
                     Markup.Escape(depName), Colored(Formats.Text(dep?["status"])), Formats.Text(dep?["target_num_replicas"]),
                     states.Count == 0 ? "-" : Markup.Escape(string.Join(", ", states.Select(s => $"{s.Key} {Formats.Text(s.Value)}"))));
                 if (Formats.Text(dep?["message"]) is { Length: > 0 } depMessage) messages.Add(($"{name}/{depName}", depMessage));
+                if (dep?["autoscaling"] is JsonObject a)
+                    messages.Add(($"{name}/{depName}", $"autoscaling {Formats.Text(a["current_replicas"])} → {Formats.Text(a["target_replicas"])} replicas " +
+                        $"(min {Formats.Text(a["min_replicas"])}, max {Formats.Text(a["max_replicas"])}); last decision: {(Formats.Text(a["last_decision"]) is { Length: > 0 } d ? d : "none yet")}"));
                 first = false;
             }
             if (first) rows.AddRow(Markup.Escape(name), Colored(Formats.Text(app?["status"])), Markup.Escape(Formats.Text(app?["route_prefix"])), "-", "", "", "");

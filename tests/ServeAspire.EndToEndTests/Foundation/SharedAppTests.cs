@@ -202,7 +202,7 @@ public sealed class SharedAppTests(SharedServeApp fixture, ITestOutputHelper out
         var (status, body) = await App.PutConfigAsync(File.ReadAllText(Path.Combine(RepoRoot(), "samples", "serve.yaml")).Replace(
             "    import_path: Samples:SleepyPid", "    import_path: Samples:SleepyPid\n    runtime_env: { pip: [torch] }"));
         Assert.Equal(200, status);
-        Assert.Contains("applications[0].runtime_env", JsonNode.Parse(body)!["ignored"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Contains("applications[0].runtime_env.pip", JsonNode.Parse(body)!["ignored"]!.AsArray().Select(n => n!.GetValue<string>()));
         // Two whole ticks after the PUT, so the controller has acted on it (a change would show by then).
         var ticks = (await App.ControllerStatusAsync(leader))!["ticks"]!.GetValue<long>();
         await ServeApp.WaitUntilAsync(() => App.ControllerStatusAsync(leader), s => s?["ticks"]?.GetValue<long>() >= ticks + 2, TimeSpan.FromSeconds(30), "two control-loop ticks after the PUT");
