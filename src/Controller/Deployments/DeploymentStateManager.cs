@@ -137,7 +137,9 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 known.Add(rec.ReplicaId);
                 if (!observation.Nodes.TryGetValue(rec.NodeId, out var node))
                 {
-                    MarkDead(dep, rec, now, $"node {rec.NodeId} is dead (heartbeat expired)");
+                    // A replica we had asked to stop, whose node then left (a drained node exits as soon as its
+                    // last replica has): it ended as asked, whichever of the two we saw last.
+                    MarkDead(dep, rec, now, rec is { State: ReplicaState.STOPPING, StopSent: true } ? StoppedReason(rec) : $"node {rec.NodeId} is dead (heartbeat expired)");
                     continue;
                 }
                 if (node.Replicas is null) continue;

@@ -142,6 +142,25 @@ public sealed class DeploymentStateManagerTests
     }
 
     [Fact]
+    public void DrainedNode_ThatExitsBeforeItsReplicasAreSeenDead_LeavesThemStoppedForTheDrain_NotDeadWithTheNode()
+    {
+        Apply(6);
+        Tick(T0);
+        AllConstructorsFinish();
+        Tick(T0.AddSeconds(1));
+        _nodes["node-2"].Registration = _nodes["node-2"].Registration with { Draining = true };
+        Tick(T0.AddSeconds(2)); // out of the routes
+        var stops = Tick(T0.AddSeconds(3)).OfType<StopReplicaAction>().ToList(); // stop sent
+        Assert.Equal(2, stops.Count);
+        // The node exits the moment its replicas have: the controller never sees them listed DEAD.
+        _nodes.Remove("node-2");
+        Tick(T0.AddSeconds(4));
+        var causes = _state.Read((_, dead) => dead.Where(d => d.NodeId == "node-2").Select(d => d.Reason).ToList());
+        Assert.Equal(2, causes.Count);
+        Assert.All(causes, c => Assert.Equal("stopped: node node-2 is draining", c));
+    }
+
+    [Fact]
     public void DeadNode_ItsReplicasAreReplacedOnTheOthers()
     {
         Apply(6);
