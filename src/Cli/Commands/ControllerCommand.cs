@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using ServeAspire.Cli.Output;
 using Spectre.Console.Cli;
 
 namespace ServeAspire.Cli.Commands;
@@ -14,4 +16,12 @@ internal abstract class ControllerCommand<TSettings>(CliContext context) : Async
     }
 
     protected abstract Task<int> RunAsync(ControllerClient client, TSettings settings, CancellationToken ct);
+
+    /// <summary>Prints <paramref name="data"/> as the chosen <c>--output</c>: raw JSON/YAML, else the command's own table.</summary>
+    protected int Print(JsonNode? data, TSettings settings, Action table)
+    {
+        if (settings.Format != OutputFormat.Table) Context.WriteRaw(Formats.Render(data, settings.Format));
+        else table();
+        return ExitCodes.Ok;
+    }
 }

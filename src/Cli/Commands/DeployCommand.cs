@@ -40,16 +40,13 @@ internal sealed class DeployCommand(CliContext context) : ControllerCommand<Depl
             throw client.Failed(response);
 
         var body = response.Json;
-        if (settings.Format != OutputFormat.Table)
+        return Print(body, settings, () =>
         {
-            Context.WriteRaw(Formats.Render(body, settings.Format));
-            return ExitCodes.Ok;
-        }
-        var apps = (body?["applications"] as JsonArray)?.Select(Formats.Text).ToList() ?? [];
-        Context.Out.MarkupLineInterpolated($"Sent deploy request for {apps.Count} application(s): [bold]{string.Join(", ", apps)}[/] to {client.Address}.");
-        foreach (var ignored in (body?["ignored"] as JsonArray ?? []))
-            Context.WriteWarning($"ignored: {Formats.Text(ignored)}");
-        Context.Out.WriteLine("Deployment is asynchronous: watch it with `serve status`.");
-        return ExitCodes.Ok;
+            var apps = (body?["applications"] as JsonArray)?.Select(Formats.Text).ToList() ?? [];
+            Context.Out.MarkupLineInterpolated($"Sent deploy request for {apps.Count} application(s): [bold]{string.Join(", ", apps)}[/] to {client.Address}.");
+            foreach (var ignored in (body?["ignored"] as JsonArray ?? []))
+                Context.WriteWarning($"ignored: {Formats.Text(ignored)}");
+            Context.Out.WriteLine("Deployment is asynchronous: watch it with `serve status`.");
+        });
     }
 }

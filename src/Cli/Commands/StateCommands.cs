@@ -36,11 +36,8 @@ internal sealed class ListActorsCommand(CliContext context) : ControllerCommand<
         if (response.Status == HttpStatusCode.BadRequest) throw new CliException(ExitCodes.Usage, response.Error);
         if (!response.IsSuccess) throw client.Failed(response);
         var list = response.Json!;
-        if (settings.Format != OutputFormat.Table)
-            Context.WriteRaw(Formats.Render(list, settings.Format));
-        else
-            Tables.Rows(Context.Out, list["actors"] as JsonArray ?? [], ["actor_id", "class_name", "name", "state", "pid", "node_id", "death_cause"], "actors");
-        return ExitCodes.Ok;
+        return Print(list, settings, () =>
+            Tables.Rows(Context.Out, list["actors"] as JsonArray ?? [], ["actor_id", "class_name", "name", "state", "pid", "node_id", "death_cause"], "actors"));
     }
 }
 
@@ -50,11 +47,7 @@ internal sealed class ListNodesCommand(CliContext context) : ControllerCommand<G
     protected override async Task<int> RunAsync(ControllerClient client, GlobalSettings settings, CancellationToken ct)
     {
         var list = await client.GetAsync("/api/nodes", ct);
-        if (settings.Format != OutputFormat.Table)
-            Context.WriteRaw(Formats.Render(list, settings.Format));
-        else
-            Tables.Rows(Context.Out, list["nodes"] as JsonArray ?? [], ["node_id", "state", "pid", "address", "started_at"], "nodes");
-        return ExitCodes.Ok;
+        return Print(list, settings, () => Tables.Rows(Context.Out, list["nodes"] as JsonArray ?? [], ["node_id", "state", "pid", "address", "started_at"], "nodes"));
     }
 }
 
@@ -64,11 +57,7 @@ internal sealed class SummaryActorsCommand(CliContext context) : ControllerComma
     protected override async Task<int> RunAsync(ControllerClient client, GlobalSettings settings, CancellationToken ct)
     {
         var summary = Summarize(await client.GetAsync("/api/actors", ct));
-        if (settings.Format != OutputFormat.Table)
-            Context.WriteRaw(Formats.Render(summary, settings.Format));
-        else
-            Tables.ActorSummary(Context.Out, summary);
-        return ExitCodes.Ok;
+        return Print(summary, settings, () => Tables.ActorSummary(Context.Out, summary));
     }
 
     internal static JsonObject Summarize(JsonNode list)

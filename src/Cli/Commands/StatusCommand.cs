@@ -13,11 +13,7 @@ internal sealed class StatusCommand(CliContext context) : ControllerCommand<Glob
     protected override async Task<int> RunAsync(ControllerClient client, GlobalSettings settings, CancellationToken ct)
     {
         var status = Summarize(await client.GetAsync("/api/serve/applications/", ct));
-        if (settings.Format != OutputFormat.Table)
-            Context.WriteRaw(Formats.Render(status, settings.Format));
-        else
-            Tables.Status(Context.Out, status);
-        return ExitCodes.Ok;
+        return Print(status, settings, () => Tables.Status(Context.Out, status));
     }
 
     /// <summary>ServeInstanceDetails reduced to what Ray's <c>serve status</c> prints.</summary>
