@@ -26,6 +26,10 @@ public static class ServeCli
                 .WithDescription("The config each application runs with, as YAML.");
             config.AddCommand<ShutdownCommand>("shutdown")
                 .WithDescription("Delete every application (asks first unless -y).");
+            config.AddCommand<KillCommand>("kill")
+                .WithDescription("Kill an actor (Ray's ray.kill): a replica, proxy, node agent or controller.")
+                .WithExample("kill", "node-1")
+                .WithExample("kill", "SERVE_REPLICA::SleepyPid#abcd1234", "--no-restart");
             config.AddBranch<GlobalSettings>("list", list =>
             {
                 list.SetDescription("List cluster state (the State API).");

@@ -14,6 +14,11 @@ public sealed class ControllerOptions : IValidatableObject
     /// <summary>This instance's own address (health checks, and where a standby forwards API calls). Default: <see cref="Url"/>.</summary>
     public string? InternalUrl { get; set; }
 
+    /// <summary>This instance's name (the AppHost's resource name, e.g. controller-0): what the kill API and logs call it. Default: the host name (a pod's name in Kubernetes).</summary>
+    public string? Name { get; set; }
+
+    public string EffectiveName => string.IsNullOrWhiteSpace(Name) ? Environment.MachineName : Name;
+
     [Required] public string Cluster { get; set; } = "default";
 
     /// <summary>

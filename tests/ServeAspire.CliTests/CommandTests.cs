@@ -114,6 +114,47 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Kill_PostsNoRestartFalseByDefault_AndPrintsTheMessage()
+    {
+        _cli.Controller.Answer(HttpMethod.Post, "/api/actors/node-1/kill", HttpStatusCode.OK,
+            """{"name":"node-1","kind":"node","no_restart":false,"message":"node node-1 (pid 42) was sent a kill order; its supervisor restarts it"}""");
+        var r = await _cli.RunAsync("kill", "node-1");
+        Assert.Equal(0, r.ExitCode);
+        var sent = Assert.Single(_cli.Controller.Requests);
+        Assert.Equal("""{"no_restart":false}""", sent.Body);
+        Assert.Equal($"Bearer {CliHarness.Token}", sent.Authorization);
+        Assert.Contains("node node-1 (pid 42) was sent a kill order", r.Out);
+    }
+
+    [Fact]
+    public async Task Kill_NoRestart_EscapesTheName_AndJsonOutputIsTheAnswer()
+    {
+        _cli.Controller.Answer(HttpMethod.Post, "/api/actors/SERVE_REPLICA%3A%3ASleepyPid%23ab/kill", HttpStatusCode.OK,
+            """{"name":"SERVE_REPLICA::SleepyPid#ab","kind":"replica","no_restart":true,"message":"killed"}""");
+        var r = await _cli.RunAsync("kill", "SERVE_REPLICA::SleepyPid#ab", "--no-restart", "--output", "json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("""{"no_restart":true}""", _cli.Controller.Requests[0].Body);
+        Assert.Equal("replica", JsonNode.Parse(r.Out)!["kind"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Kill_Refused_PrintsTheControllersError_Exit1()
+    {
+        _cli.Controller.Answer(HttpMethod.Post, "/api/actors/nope/kill", HttpStatusCode.NotFound, """{"error":"no live actor named 'nope'"}""");
+        var r = await _cli.RunAsync("kill", "nope");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no live actor named 'nope'", r.Error);
+    }
+
+    [Fact]
+    public async Task Kill_WithoutAName_IsAUsageError()
+    {
+        var r = await _cli.RunAsync("kill");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Empty(_cli.Controller.Requests);
+    }
+
+    [Fact]
     public async Task Deploy_PutsTheFile_AndReportsTheApplications()
     {
         var file = Path.Combine(_cli.WorkingDirectory, $"serve-{Guid.NewGuid():N}.yaml");

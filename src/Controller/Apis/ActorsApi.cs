@@ -1,4 +1,5 @@
 using ServeAspire.Model;
+using ServeAspire.Runtime;
 
 namespace ServeAspire.Controller.Apis;
 
@@ -15,6 +16,9 @@ internal static class ActorsApi
         ["pid"] = a => a.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
+    /// <summary>How long a controller told to kill itself lets its answer travel before it dies (loopback or one forwarding hop).</summary>
+    private static readonly TimeSpan SelfKillGrace = TimeSpan.FromMilliseconds(500);
+
     public static IEndpointRouteBuilder MapActorsApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/actors", async (HttpRequest request, ServeDetailsBuilder details, CancellationToken ct) =>
@@ -28,6 +32,49 @@ internal static class ActorsApi
             var list = actors.ToList();
             return Results.Json(new ActorList(list.Count, list), SerializerOptions.Default);
         });
+        // Ray's ray.kill(actor, no_restart=…): body {"no_restart": bool}, optional.
+        app.MapPost("/api/actors/{name}/kill", async (string name, HttpContext http, ActorKiller killer, CancellationToken ct) =>
+        {
+            var (noRestart, bodyError) = await ReadNoRestartAsync(http.Request, ct);
+            if (bodyError is not null) return Results.Json(new { error = bodyError }, SerializerOptions.Default, statusCode: 400);
+            var dieAfterAnswer = false;
+            var (result, status, error) = await killer.KillAsync(name, noRestart, () => dieAfterAnswer = true, ct);
+            if (!dieAfterAnswer)
+                return result is not null ? Results.Json(result, SerializerOptions.Default) : Results.Json(new { error }, SerializerOptions.Default, statusCode: status);
+            // This controller is the target: the answer goes out first (written, flushed, connection closing),
+            // and the process dies a moment later, so the caller (or the standby forwarding for it) reads it whole.
+            http.Response.Headers.Connection = "close";
+            await http.Response.WriteAsJsonAsync(result, SerializerOptions.Default, ct);
+            await http.Response.CompleteAsync();
+            _ = Task.Delay(SelfKillGrace).ContinueWith(_ => KillSwitch.Die(), TaskScheduler.Default);
+            return Results.Empty;
+        });
         return app;
     }
+
+    /// <summary>The kill body: empty, or a mapping with at most <c>no_restart</c> (a boolean).</summary>
+    internal static async Task<(bool? NoRestart, string? Error)> ReadNoRestartAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength == 0) return (null, null);
+        using var reader = new StreamReader(request.Body);
+        var text = await reader.ReadToEndAsync(ct);
+        return ParseNoRestart(text);
+    }
+
+    internal static (bool? NoRestart, string? Error) ParseNoRestart(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return (null, null);
+        System.Text.Json.Nodes.JsonNode? body;
+        try { body = System.Text.Json.Nodes.JsonNode.Parse(text); }
+        catch (System.Text.Json.JsonException ex) { return (null, $"the body is not JSON: {ex.Message}"); }
+        if (body is not System.Text.Json.Nodes.JsonObject obj) return (null, "the body must be a mapping like {\"no_restart\": true}");
+        foreach (var (key, _) in obj)
+            if (key != "no_restart") return (null, $"unknown field '{key}': the kill body takes only no_restart");
+        if (!obj.TryGetPropertyValue("no_restart", out var value) || value is null) return (null, null);
+        return value.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False
+            ? (value.GetValue<bool>(), null)
+            : (null, $"no_restart must be true or false, not {value.ToJsonString()}");
+    }
+
+
 }

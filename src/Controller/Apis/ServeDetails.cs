@@ -57,6 +57,9 @@ public sealed record TargetGroup(IReadOnlyList<Target> Targets, string RoutePref
 public sealed record Target(string Ip, int Port, string InstanceId, string Name);
 
 /// <summary>One row of the State API (Ray's <c>ray list actors</c>).</summary>
-public sealed record ActorInfo(string ActorId, string ClassName, string Name, string State, int? Pid, string? NodeId, string RayNamespace, string? Address, string? DeathCause);
+/// <param name="NumRestarts">Times restarted in place under this name (Ray's num_restarts; the kill API with no_restart=false).</param>
+/// <param name="ExitCode">How its process ended (DEAD), or how its previous process ended (restarted).</param>
+public sealed record ActorInfo(string ActorId, string ClassName, string Name, string State, int? Pid, string? NodeId, string RayNamespace, string? Address, string? DeathCause,
+    int NumRestarts = 0, int? ExitCode = null);
 
 public sealed record ActorList(int Total, IReadOnlyList<ActorInfo> Actors);

@@ -4,12 +4,13 @@ using ServeAspire.Controller.Checkpoints;
 using ServeAspire.Controller.Deployments;
 using ServeAspire.Controller.Proxies;
 using ServeAspire.Model;
+using ServeAspire.Runtime;
 using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Apis;
 
 /// <summary>Builds Ray's ServeInstanceDetails and the State API's actor list from the controller's state.</summary>
-internal sealed class ServeDetailsBuilder(DeploymentStateManager state, IClusterStore store, ProxyStateManager proxyStates)
+internal sealed class ServeDetailsBuilder(DeploymentStateManager state, IClusterStore store, ProxyStateManager proxyStates, ActorKiller killer)
 {
     public const string ControllerActorName = "SERVE_CONTROLLER_ACTOR";
     private static readonly string ControllerActorId = Guid.NewGuid().ToString("N");
@@ -35,6 +36,13 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
             null,
             targetGroups);
     }
+
+    private static string KilledClass(string kind) => kind switch
+    {
+        ActorKinds.Proxy => "ProxyActor",
+        ActorKinds.Controller => "ServeController",
+        _ => "NodeAgent",
+    };
 
     private async Task<IReadOnlyList<(ProxyRegistration Registration, bool Alive)>> ProxiesAsync(CancellationToken ct)
     {
@@ -82,9 +90,14 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
             apps.Values.SelectMany(a => a.Deployments.Values).SelectMany(d => d.Replicas.All)
                 .OrderBy(r => r.Deployment).ThenBy(r => r.ReplicaId, StringComparer.Ordinal)
                 .Select(r => new ActorInfo(r.ReplicaId, $"ServeReplica:{r.Deployment}", r.ActorName,
-                    r.State == ReplicaState.STARTING ? "PENDING_CREATION" : "ALIVE", r.Pid, r.NodeId, "serve", r.Url, null))
-                .Concat(dead.Select(d => new ActorInfo(d.ReplicaId, $"ServeReplica:{d.Deployment}", d.ActorName, "DEAD", d.Pid, d.NodeId, "serve", null, d.Reason)))
+                    r.State == ReplicaState.STARTING ? (r.Restarts > 0 ? "RESTARTING" : "PENDING_CREATION") : "ALIVE", r.Pid, r.NodeId, "serve", r.Url, null,
+                    r.Restarts, r.LastExitCode))
+                .Concat(dead.Select(d => new ActorInfo(d.ReplicaId, $"ServeReplica:{d.Deployment}", d.ActorName, "DEAD", d.Pid, d.NodeId, "serve", null, d.Reason,
+                    d.Restarts, d.ExitCode)))
                 .ToList()));
+        // Proxies, node agents and controllers killed through the API: their supervisor restarted them under a new id.
+        actors.AddRange((await killer.KilledAsync()).Select(k => new ActorInfo(k.ActorId ?? k.Name, KilledClass(k.Kind), k.Kind == ActorKinds.Proxy ? $"SERVE_PROXY_ACTOR-{k.Name}" : k.Name,
+            "DEAD", k.Pid, k.NodeId, "serve", null, k.DeathCause, 0, KillSwitch.ExitCode)));
         return actors;
     }
 }

@@ -153,6 +153,29 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                     if (rec.StartConfirmed) MarkDead(dep, rec, now, $"no longer running on node {rec.NodeId}");
                     continue;
                 }
+                if (info.Restarts > rec.Restarts && rec.StartConfirmed)
+                {
+                    // Restarted in place under the same id (the kill API with restart): out of the routes until it is ready
+                    // again, its startup clock restarted, and its user_config sent again (the new process began from the first).
+                    rec.Restarts = info.Restarts;
+                    rec.LastExitCode = info.LastExitCode ?? rec.LastExitCode;
+                    rec.StartTime = info.StartedAt;
+                    rec.UserConfigSent = null;
+                    if (rec.State != ReplicaState.STOPPING && rec.State != ReplicaState.STARTING && info.State == ReplicaProcessState.STARTING)
+                    {
+                        dep.Replicas.Transition(rec, ReplicaState.STARTING);
+                        rec.Url = null;
+                    }
+                    else if (rec.State == ReplicaState.RUNNING && info.State == ReplicaProcessState.RUNNING)
+                        rec.Url = info.Url; // already ready again (between two polls): its new address
+                    Log.ReplicaRestarted(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, info.Pid, rec.Restarts);
+                    Changed();
+                }
+                else if (info.LastExitCode is { } lastExit && lastExit != rec.LastExitCode)
+                {
+                    rec.LastExitCode = lastExit;
+                    Changed();
+                }
                 if (rec.NodeInstanceId is null || !rec.StartConfirmed || (info.Pid is { } pid && pid != rec.Pid) ||
                     (info.UserConfigVersion is not null && info.UserConfigVersion != rec.UserConfigVersion) || (rec.CodeVersion is null && info.CodeVersion is not null))
                 {
@@ -178,7 +201,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                             dep.ConsecutiveStartupFailures++;
                             dep.LastStartupError = info.Message;
                         }
-                        MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? StoppedReason(rec) : info.Message ?? "exited");
+                        MarkDead(dep, rec, now, rec.State == ReplicaState.STOPPING ? StoppedReason(rec) : info.Message ?? "exited", info.ExitCode);
                         break;
                     case ReplicaProcessState.RUNNING when rec.State == ReplicaState.STARTING:
                         rec.Url = info.Url;
@@ -217,6 +240,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                         State = info.State == ReplicaProcessState.RUNNING ? ReplicaState.RUNNING : ReplicaState.STARTING,
                         Pid = info.Pid, Url = info.Url, StartTime = info.StartedAt, StartConfirmed = true,
                         CodeVersion = info.CodeVersion, UserConfigVersion = info.UserConfigVersion, UserConfigSent = info.UserConfigVersion,
+                        Restarts = info.Restarts, LastExitCode = info.LastExitCode,
                     });
                     Log.ReplicaAdopted(logger, info.Application, info.Deployment, info.ReplicaId, node.Node.NodeId, info.Pid);
                 }
@@ -556,10 +580,10 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         }
     }
 
-    private void MarkDead(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason)
+    private void MarkDead(DeploymentState dep, ReplicaRecord rec, DateTimeOffset now, string reason, int? exitCode = null)
     {
         Untrack(dep, rec);
-        _dead.Add(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason));
+        _dead.Add(new DeadReplica(rec.ReplicaId, rec.Application, rec.Deployment, rec.NodeId, rec.Pid, now, reason, exitCode, rec.Restarts));
         if (reason.StartsWith("stopped", StringComparison.Ordinal)) Log.ReplicaStopped(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId);
         else Log.ReplicaDied(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, rec.NodeId, rec.Pid, reason);
     }
@@ -641,6 +665,9 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         public static partial void ApplicationDeleted(ILogger logger, string application);
         [LoggerMessage(310, LogLevel.Information, "Placing replica {Application}/{Deployment}#{ReplicaId} on node {NodeId}")]
         public static partial void ReplicaPlaced(ILogger logger, string application, string deployment, string replicaId, string nodeId);
+        [LoggerMessage(330, LogLevel.Warning, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} was restarted in place as pid {Pid} (restart {Restarts}): STARTING until ready")]
+        public static partial void ReplicaRestarted(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid, int restarts);
+
         [LoggerMessage(311, LogLevel.Information, "Replica {Application}/{Deployment}#{ReplicaId} on node {NodeId} is RUNNING (pid {Pid})")]
         public static partial void ReplicaRunning(ILogger logger, string application, string deployment, string replicaId, string nodeId, int? pid);
         [LoggerMessage(312, LogLevel.Information, "Stopping replica {Application}/{Deployment}#{ReplicaId} on node {NodeId}: {Reason}")]

@@ -19,7 +19,12 @@ public sealed class ReplicaRecord
     [JsonInclude] public ReplicaState State { get; internal set; } = ReplicaState.STARTING;
     public int? Pid { get; set; }
     public string? Url { get; set; }
-    public DateTimeOffset StartTime { get; init; }
+    /// <summary>When its current process started (a restart in place by the kill API starts the clock again).</summary>
+    public DateTimeOffset StartTime { get; set; }
+    /// <summary>How often its node restarted it in place under this id (the kill API with restart; Ray's num_restarts).</summary>
+    public int Restarts { get; set; }
+    /// <summary>How its previous process ended, once it was restarted in place.</summary>
+    public int? LastExitCode { get; set; }
     /// <summary>When the replica left the routing table on its way out.</summary>
     public DateTimeOffset? StopRequestedAt { get; set; }
     /// <summary>Why it is being stopped (scaling down, unhealthy, deleted…).</summary>
@@ -47,7 +52,8 @@ public sealed class ReplicaRecord
 }
 
 /// <summary>A replica that has died or stopped, kept for the State API.</summary>
-public sealed record DeadReplica(string ReplicaId, string Application, string Deployment, string NodeId, int? Pid, DateTimeOffset DiedAt, string Reason)
+public sealed record DeadReplica(string ReplicaId, string Application, string Deployment, string NodeId, int? Pid, DateTimeOffset DiedAt, string Reason,
+    int? ExitCode = null, int Restarts = 0)
 {
     public string ActorName => $"SERVE_REPLICA::{Deployment}#{ReplicaId}";
 }

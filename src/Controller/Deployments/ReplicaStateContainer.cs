@@ -89,6 +89,8 @@ public sealed partial class ReplicaStateContainer(string application, string dep
     {
         (ReplicaState.STARTING or ReplicaState.RECOVERING or ReplicaState.UPDATING or ReplicaState.PENDING_MIGRATION, ReplicaState.RUNNING) => true,
         (ReplicaState.RUNNING, ReplicaState.UPDATING or ReplicaState.PENDING_MIGRATION) => true,
+        // Its node restarted its process in place (the kill API with restart): it serves again once ready.
+        (ReplicaState.RUNNING or ReplicaState.UPDATING or ReplicaState.RECOVERING, ReplicaState.STARTING) => true,
         (not ReplicaState.STOPPING, ReplicaState.STOPPING) => true,
         _ => false,
     };

@@ -42,6 +42,7 @@ internal static class Extensions
         });
         builder.Services.AddSingleton(sp => new LeaderState(sp.GetRequiredService<TimeProvider>()) { InternalAddress = (internalUrl ?? publicUrl).TrimEnd('/') });
         builder.Services.AddHostedService<LeaderElectionService>();
+        builder.Services.AddKillSwitch(sp => sp.GetRequiredService<IOptions<ControllerOptions>>().Value.EffectiveName);
         builder.Services.AddSingleton<IProxyProbe, HttpProxyProbe>();
         builder.Services.AddSingleton<ProxyStateManager>();
         builder.Services.AddHttpForwarder();
@@ -81,6 +82,7 @@ internal static class Extensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlLoopService>());
         builder.Services.AddSingleton<ConfigWriter>();
         builder.Services.AddSingleton<ServeDetailsBuilder>();
+        builder.Services.AddSingleton<ActorKiller>();
 
         // Node calls are short and level-triggered (the next tick retries), so the pipeline is tight: the
         // service defaults' standard handler (3 retries with 2 s backoff) is replaced for this client, else

@@ -80,6 +80,24 @@ internal sealed class HttpNodeClient(IHttpClientFactory factory) : INodeClient
         }
     }
 
+    public async Task<(ReplicaProcessInfo?, string?)> KillReplicaAsync(NodeRegistration node, string replicaId, KillReplicaRequest request, long leaderToken, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var message = Fenced(HttpMethod.Post, $"{node.Address}/replicas/{Uri.EscapeDataString(replicaId)}/kill", leaderToken);
+            message.Content = JsonContent.Create(request, options: SerializerOptions.Default);
+            using var response = await Client.SendAsync(message, cancellationToken);
+            ThrowIfFenced(response, node, leaderToken);
+            return response.IsSuccessStatusCode
+                ? (await response.Content.ReadFromJsonAsync<ReplicaProcessInfo>(SerializerOptions.Default, cancellationToken), null)
+                : (null, $"node {node.NodeId} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
+        }
+        catch (Exception ex) when (ex is not FencedException)
+        {
+            return (null, $"node {node.NodeId} at {node.Address} did not answer: {ex.Message}");
+        }
+    }
+
     public async Task<(bool, bool)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken)
     {
         try

@@ -23,5 +23,9 @@ public interface INodeClient
     /// <summary>Hands a running replica a new user_config (applied in place). False when the node did not take it (retried later).</summary>
     /// <exception cref="Leadership.FencedException">The node refused the token.</exception>
     Task<bool> ReconfigureReplicaAsync(NodeRegistration node, string replicaId, ReconfigureReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
+    /// <summary>The kill API: SIGKILL a replica, restarted in place under its id when the request says so.</summary>
+    /// <returns>The replica as the node reports it after the kill (null with an error when the node did not do it).</returns>
+    /// <exception cref="Leadership.FencedException">The node refused the token.</exception>
+    Task<(ReplicaProcessInfo? Replica, string? Error)> KillReplicaAsync(NodeRegistration node, string replicaId, KillReplicaRequest request, long leaderToken, CancellationToken cancellationToken);
     Task<(bool Accepted, bool Unknown)> StopReplicaAsync(NodeRegistration node, string replicaId, long leaderToken, CancellationToken cancellationToken);
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Proxy.Forwarding;
 using ServeAspire.Proxy.LoadBalancing;
 using ServeAspire.Proxy.Routing;
+using ServeAspire.Runtime;
 using ServeAspire.Store;
 
 namespace ServeAspire.Proxy.Extensions;
@@ -28,6 +29,7 @@ internal static class Extensions
         builder.Services.AddHostedService<RoutingTableClient>();
         builder.Services.AddHostedService<ProxyHeartbeatService>();
         builder.Services.AddHostedService<DrainCoordinator>();
+        builder.Services.AddKillSwitch(sp => sp.GetRequiredService<IOptions<ProxyOptions>>().Value.Name);
         // The drain period, then in-flight requests get up to DrainTimeout.
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<ProxyOptions>>((host, proxy) =>
             host.ShutdownTimeout = proxy.Value.DrainPeriod + proxy.Value.DrainTimeout + TimeSpan.FromSeconds(1));

@@ -45,6 +45,21 @@ internal static class ReplicasApi
                 return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
             return s.Stop(replicaId) ? Results.Accepted() : Results.Json(new { error = $"no replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
         });
+        app.MapPost("/replicas/{replicaId}/kill", (string replicaId, KillReplicaRequest request, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
+        {
+            if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)
+                return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
+            try
+            {
+                return s.Kill(replicaId, request.Restart, request.Reason ?? "killed by the kill API") is { } info
+                    ? Results.Json(info, SerializerOptions.Default)
+                    : Results.Json(new { error = $"no live replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Results.Json(new { error = ex.Message }, SerializerOptions.Default, statusCode: 503);
+            }
+        });
         app.MapPost("/replicas/{replicaId}/reconfigure", (string replicaId, ReconfigureReplicaRequest request, HttpRequest http, LeaderTokens fencing, ReplicaSupervisor s) =>
         {
             if (fencing.Admit(http.Headers[LeaderTokens.Header]) is { } refused)

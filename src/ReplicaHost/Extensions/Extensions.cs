@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.Runtime;
 using ServeAspire.Security;
 using ServeAspire.Store;
 
@@ -30,6 +31,7 @@ internal static class Extensions
             : ActivatorUtilities.CreateInstance<ProcessReplicaLauncher>(sp));
         builder.Services.AddSingleton<ReplicaSupervisor>();
         builder.Services.AddHostedService<NodeHeartbeatService>();
+        builder.Services.AddKillSwitch(sp => sp.GetRequiredService<IOptions<NodeOptions>>().Value.Id);
         builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         // Replicas get their whole graceful budget when the node is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));

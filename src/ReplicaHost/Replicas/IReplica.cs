@@ -27,8 +27,8 @@ internal interface IReplica : IDisposable
     /// <summary>Graceful stop: STOPPING until in-flight work is done (at most <paramref name="gracefulTimeout"/>), then DEAD.</summary>
     Task StopAsync(TimeSpan gracefulTimeout, CancellationToken cancellationToken);
 
-    /// <summary>Immediate stop, without grace.</summary>
-    void Kill();
+    /// <summary>Immediate stop, without grace (SIGKILL); <paramref name="reason"/> becomes its exit message.</summary>
+    void Kill(string? reason = null);
 }
 
 /// <summary>What a replica is on this node: started by the supervisor for each new replica id.</summary>

@@ -213,9 +213,12 @@ internal sealed partial class ReplicaProcess : IReplica
         }
     }
 
-    /// <summary>Immediate SIGKILL (used when the node itself shuts down past its budget).</summary>
-    public void Kill()
+    /// <summary>Immediate SIGKILL (the kill API, or the node shutting down past its budget).</summary>
+    public void Kill(string? reason = null)
     {
+        if (reason is not null)
+            lock (_lock)
+                if (_state != ReplicaProcessState.DEAD) _message = reason;
         try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } catch (System.ComponentModel.Win32Exception) { }
     }
 

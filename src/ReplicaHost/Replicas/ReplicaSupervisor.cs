@@ -22,6 +22,8 @@ internal sealed partial class ReplicaSupervisor(
 {
     private readonly ConcurrentDictionary<string, IReplica> _replicas = new();
     private readonly Lock _startLock = new();
+    /// <summary>Per replica id restarted in place by the kill API: how many times, and how its last process ended.</summary>
+    private readonly ConcurrentDictionary<string, (int Count, int? LastExitCode)> _restarts = new();
     private bool _shuttingDown;
 
     public ReplicaProcessInfo Start(StartReplicaRequest request)
@@ -29,14 +31,14 @@ internal sealed partial class ReplicaSupervisor(
         lock (_startLock)
         {
             if (_shuttingDown || identity.Draining) throw new InvalidOperationException("node is draining");
-            if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return existing.Snapshot();
+            if (_replicas.TryGetValue(request.ReplicaId, out var existing)) return Snapshot(existing);
             // Enforced here too, not only in the controller's placement: a node never runs more than it advertised.
             if (AliveCount >= options.Value.Capacity) throw new InvalidOperationException($"node is full: {AliveCount} of {options.Value.Capacity} replicas (Node:MaxReplicas)");
             var replica = launcher.Start(request);
             replica.OnExit += OnReplicaExit;
             _replicas[request.ReplicaId] = replica;
             Log.ReplicaStarted(logger, request.Application, request.Deployment, request.ReplicaId, replica.Pid, options.Value.Id);
-            return replica.Snapshot();
+            return Snapshot(replica);
         }
     }
 
@@ -47,6 +49,39 @@ internal sealed partial class ReplicaSupervisor(
         _ = Task.Run(() => replica.StopAsync(timeout, CancellationToken.None));
         return true;
     }
+
+    /// <summary>
+    /// The kill API: SIGKILL replica <paramref name="replicaId"/>. With <paramref name="restart"/> a new
+    /// process takes its place under the same id (STARTING until ready, as any start): it is swapped in
+    /// before the old one is killed, so the controller never sees the id DEAD and replaces it.
+    /// </summary>
+    /// <returns>The replica's new snapshot, or null when this node has no live replica by that id.</returns>
+    public ReplicaProcessInfo? Kill(string replicaId, bool restart, string reason)
+    {
+        IReplica? old;
+        IReplica? replacement = null;
+        lock (_startLock)
+        {
+            if (!_replicas.TryGetValue(replicaId, out old) || old.State == ReplicaProcessState.DEAD) return null;
+            if (restart)
+            {
+                if (_shuttingDown || identity.Draining) throw new InvalidOperationException("node is draining: it restarts nothing");
+                replacement = launcher.Start(old.Request);
+                replacement.OnExit += OnReplicaExit;
+                _replicas[replicaId] = replacement;
+                _restarts.AddOrUpdate(replicaId, (1, null), (_, r) => (r.Count + 1, r.LastExitCode));
+            }
+        }
+        Log.ReplicaKilled(logger, old.Request.Application, old.Request.Deployment, replicaId, old.Pid, options.Value.Id, restart, reason);
+        old.Kill(reason);
+        if (replacement is null) return Snapshot(old);
+        Log.ReplicaStarted(logger, old.Request.Application, old.Request.Deployment, replicaId, replacement.Pid, options.Value.Id);
+        return Snapshot(replacement);
+    }
+
+    /// <summary>A replica's snapshot with its restarts in place (kept by the supervisor: each process knows only itself).</summary>
+    private ReplicaProcessInfo Snapshot(IReplica replica) =>
+        _restarts.TryGetValue(replica.Request.ReplicaId, out var r) ? replica.Snapshot() with { Restarts = r.Count, LastExitCode = r.LastExitCode } : replica.Snapshot();
 
     /// <summary>Passes a new user_config to a live replica; false when this node has no such live replica.</summary>
     public bool Reconfigure(string replicaId, ReconfigureReplicaRequest request) =>
@@ -60,19 +95,31 @@ internal sealed partial class ReplicaSupervisor(
     public NodeReplicasResponse List()
     {
         Prune();
-        return new NodeReplicasResponse(options.Value.Id, identity.InstanceId, _replicas.Values.Select(r => r.Snapshot()).OrderBy(r => r.ReplicaId).ToList());
+        return new NodeReplicasResponse(options.Value.Id, identity.InstanceId, _replicas.Values.Select(Snapshot).OrderBy(r => r.ReplicaId).ToList());
     }
 
     private void Prune()
     {
         var cutoff = time.GetUtcNow() - options.Value.DeadReplicaRetention;
         foreach (var (id, r) in _replicas)
-            if (r.ExitedAt is { } at && at < cutoff && _replicas.TryRemove(id, out _)) r.Dispose();
+            if (r.ExitedAt is { } at && at < cutoff && _replicas.TryRemove(id, out _))
+            {
+                _restarts.TryRemove(id, out _);
+                r.Dispose();
+            }
     }
 
     private void OnReplicaExit(IReplica replica)
     {
         if (_shuttingDown) return;
+        var id = replica.Request.ReplicaId;
+        if (_replicas.TryGetValue(id, out var current) && !ReferenceEquals(current, replica))
+        {
+            // A process restarted in place by the kill API: its successor holds the id; only its exit code is kept.
+            _restarts.AddOrUpdate(id, (1, replica.Snapshot().ExitCode), (_, r) => (r.Count, replica.Snapshot().ExitCode));
+            _ = Task.Run(replica.Dispose); // not inside its own exit event
+            return;
+        }
         var evt = new ClusterEvent(ClusterEvents.ReplicaExited, options.Value.Id, replica.Request.ReplicaId, replica.Snapshot().Message);
         _ = PublishAsync(evt);
     }
@@ -104,6 +151,9 @@ internal sealed partial class ReplicaSupervisor(
 
     private static partial class Log
     {
+        [LoggerMessage(112, LogLevel.Warning, "Killing replica {Application}/{Deployment}#{ReplicaId} (pid {Pid}) on node {NodeId}, restart {Restart}: {Reason}")]
+        public static partial void ReplicaKilled(ILogger logger, string application, string deployment, string replicaId, int pid, string nodeId, bool restart, string reason);
+
         [LoggerMessage(110, LogLevel.Information, "Started replica {Application}/{Deployment}#{ReplicaId} as pid {Pid} on node {NodeId}")]
         public static partial void ReplicaStarted(ILogger logger, string application, string deployment, string replicaId, int pid, string nodeId);
 

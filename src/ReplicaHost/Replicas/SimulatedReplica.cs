@@ -93,7 +93,7 @@ internal sealed partial class SimulatedReplica : IReplica
         return _exited.Task.WaitAsync(cancellationToken);
     }
 
-    public void Kill() => Exit(KilledExitCode, "killed (SIGKILL)");
+    public void Kill(string? reason = null) => Exit(KilledExitCode, reason ?? "killed (SIGKILL)");
 
     public void Dispose() => Kill();
 

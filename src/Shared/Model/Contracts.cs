@@ -42,7 +42,15 @@ public sealed record ReplicaProcessInfo(
     string? Message,
     string? CodeVersion = null,
     string? UserConfigVersion = null,
-    string? ReconfigureError = null);
+    string? ReconfigureError = null,
+    int Restarts = 0,
+    int? LastExitCode = null);
+
+/// <summary>
+/// The kill API on a node (<c>POST /replicas/{id}/kill</c>): SIGKILL the replica's process; with
+/// <paramref name="Restart"/> the node starts it again under the same id (Ray's <c>no_restart=False</c>).
+/// </summary>
+public sealed record KillReplicaRequest(bool Restart, string? Reason = null);
 
 /// <summary>What a node answers to <c>GET /replicas</c>.</summary>
 public sealed record NodeReplicasResponse(string NodeId, string InstanceId, IReadOnlyList<ReplicaProcessInfo> Replicas);

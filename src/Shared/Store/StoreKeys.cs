@@ -30,6 +30,13 @@ public sealed class StoreKeys(string cluster)
     public string ProxyHeartbeat(string name) => Prefix + "proxy:" + name + ":alive";
     /// <summary>Channel for node events (replica exits), so the controller reacts at once.</summary>
     public string EventsChannel => Prefix + "events";
+    /// <summary>
+    /// Channel one named proxy, node or controller listens on for the kill API (<c>POST /api/actors/{name}/kill</c>):
+    /// one channel per name, so PUBLISH's receiver count tells the controller whether that actor is there.
+    /// </summary>
+    public string KillChannel(string name) => Prefix + "kill:" + name;
+    /// <summary>List (newest first, capped) of proxies, nodes and controllers killed through the kill API, with the cause: the State API's DEAD rows.</summary>
+    public string KilledActors => Prefix + "actors:killed";
     /// <summary>Leader lease record (controller leader election).</summary>
     public string LeaderLease => Prefix + "controller:leader";
     /// <summary>Monotonic fencing-token counter for the leader lease.</summary>

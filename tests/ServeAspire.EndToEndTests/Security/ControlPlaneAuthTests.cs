@@ -18,7 +18,7 @@ public sealed class ControlPlaneAuthTests(SharedServeApp fixture, ITestOutputHel
     private static readonly (HttpMethod Method, string Path)[] ControllerCalls =
     [
         (HttpMethod.Get, "/api/serve/applications/"), (HttpMethod.Put, "/api/serve/applications/"), (HttpMethod.Delete, "/api/serve/applications/"),
-        (HttpMethod.Get, "/api/actors"), (HttpMethod.Get, "/api/nodes"), (HttpMethod.Get, "/api/controller/status"), (HttpMethod.Get, "/api/ray/version"),
+        (HttpMethod.Get, "/api/actors"), (HttpMethod.Post, "/api/actors/SERVE_CONTROLLER_ACTOR/kill"), (HttpMethod.Get, "/api/nodes"), (HttpMethod.Get, "/api/controller/status"), (HttpMethod.Get, "/api/ray/version"),
     ];
 
     private async Task<(IReadOnlyList<ReplicaView> Replicas, int LeaderPid)> SnapshotAsync()
@@ -68,6 +68,34 @@ public sealed class ControlPlaneAuthTests(SharedServeApp fixture, ITestOutputHel
         // The right token is accepted on the same paths (so the 401s above are about the token, not the route).
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, HttpMethod.Get, new Uri(App.Controller, "/api/serve/applications/"), App.Token)).Status);
         await AssertUnchangedAsync(before);
+    }
+
+    /// <summary>The kill API refuses what it cannot do, says why, and kills nothing.</summary>
+    [Fact]
+    public async Task KillApi_UnknownNameOrBadBody_IsRefusedWithTheReason_AndKillsNothing()
+    {
+        var before = await SnapshotAsync();
+        var proxies = (await App.ActorsAsync("?class_name=ProxyActor&state=ALIVE")).Select(a => a!["pid"]!.GetValue<int>()).Order().ToList();
+        Assert.Equal(2, proxies.Count); // precondition: both proxies listed, so an unwanted kill would show
+        var replica = before.Replicas[0].ReplicaId;
+        (string Name, string? Body, HttpStatusCode Status, string Message)[] cases =
+        [
+            ("no-such-actor", null, HttpStatusCode.NotFound, "no live actor named 'no-such-actor'"),
+            (replica, """{"no_restart": "yes"}""", HttpStatusCode.BadRequest, "no_restart must be true or false"),
+            (replica, """{"norestart": true}""", HttpStatusCode.BadRequest, "unknown field 'norestart'"),
+            (replica, "not json", HttpStatusCode.BadRequest, "the body is not JSON"),
+            ("proxy-0", """{"no_restart": true}""", HttpStatusCode.BadRequest, "no_restart=true applies to replicas only"),
+        ];
+        foreach (var (name, body, status, message) in cases)
+        {
+            using var response = await App.Http.PostAsync(new Uri(App.Controller, $"/api/actors/{name}/kill"),
+                body is null ? null : new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == status, $"kill {name} with {body ?? "no body"}: {(int)response.StatusCode} {text}");
+            Assert.Contains(message, JsonNode.Parse(text)!["error"]!.GetValue<string>());
+        }
+        await AssertUnchangedAsync(before);
+        Assert.Equal(proxies, (await App.ActorsAsync("?class_name=ProxyActor&state=ALIVE")).Select(a => a!["pid"]!.GetValue<int>()).Order().ToList());
     }
 
     private static async Task<HttpStatusCode> BasicAsync(HttpClient http, HttpMethod method, Uri uri)

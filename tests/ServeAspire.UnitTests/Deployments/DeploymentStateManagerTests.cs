@@ -584,3 +584,110 @@ public sealed class DeploymentStateManagerTests
         Assert.False(_state.BuildRoutes().Routes.Single().ScalesFromZero);
     }
 }
+
+/// <summary>The kill API's two outcomes as the controller sees them through its nodes' reports.</summary>
+public sealed class KilledReplicaObservationTests
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch.AddDays(20000);
+    private readonly DeploymentStateManager _state = new(TimeSpan.FromSeconds(1), 50, NextId(), NullLogger<DeploymentStateManager>.Instance,
+        new ReplicaLimits(4, 16, TimeSpan.FromMinutes(1), ReplicaLimits.DefaultRollingUpdateShare));
+    private readonly NodeRegistration _node = new("node-0", "node-0-i1", "http://node-0", 1, DateTimeOffset.UnixEpoch, Capacity: 8);
+    private readonly Dictionary<string, ReplicaProcessInfo> _replicas = [];
+
+    private static Func<string> NextId()
+    {
+        var n = 0;
+        return () => $"r{n++}";
+    }
+
+    private IReadOnlyList<ReplicaAction> Tick(DateTimeOffset now)
+    {
+        var actions = _state.Reconcile(new ClusterObservation(new Dictionary<string, NodeObservation>
+        {
+            [_node.NodeId] = new(_node, new NodeReplicasResponse(_node.NodeId, _node.InstanceId, _replicas.Values.ToList())),
+        }), now);
+        foreach (var s in actions.OfType<StartReplicaAction>())
+        {
+            _replicas[s.ReplicaId] = new ReplicaProcessInfo(s.ReplicaId, s.Request.Application, s.Request.Deployment, ReplicaProcessState.RUNNING, 100 + _replicas.Count,
+                $"http://127.0.0.1/{s.ReplicaId}", now, null, null, s.Request.CodeVersion);
+            _state.OnStartResult(s.ReplicaId, true, null);
+        }
+        return actions;
+    }
+
+    private IReadOnlyList<ReplicaEndpoint> Routed => _state.BuildRoutes().Routes.Single().Replicas;
+
+    private void Deploy()
+    {
+        var result = ConfigValidator.Validate("""
+            applications:
+              - { name: sleepy, route_prefix: "/", import_path: "Samples:SleepyPid", deployments: [ { name: SleepyPid, num_replicas: 2 } ] }
+            """, new DeploymentCatalog());
+        Assert.True(result.IsValid, result.Summary);
+        _state.ApplyConfig(result.Config!, null, T0);
+        Tick(T0);
+        Tick(T0.AddSeconds(1));
+        Assert.Equal(2, Routed.Count); // precondition: both serve
+    }
+
+    [Fact]
+    public void RestartedInPlace_LeavesTheRoutesUntilReady_KeepsItsName_AndCountsTheRestart()
+    {
+        Deploy();
+        // Its node restarted r0 in place: a new process, STARTING, past the startup timeout of the first one.
+        var later = T0.AddMinutes(5);
+        _replicas["r0"] = _replicas["r0"] with { State = ReplicaProcessState.STARTING, Pid = 200, Url = null, StartedAt = later, Restarts = 1 };
+
+        Assert.Empty(Tick(later).OfType<StopReplicaAction>()); // its startup clock restarted: not timed out, not replaced
+        Assert.Equal(["r1"], Routed.Select(r => r.ReplicaId));
+        var rec = _state.Read((apps, _) => apps["sleepy"].Deployments["SleepyPid"].Replicas.All.Single(r => r.ReplicaId == "r0"));
+        Assert.Equal((ReplicaState.STARTING, 200, 1), (rec.State, rec.Pid, rec.Restarts));
+
+        _replicas["r0"] = _replicas["r0"] with { State = ReplicaProcessState.RUNNING, Url = "http://127.0.0.1/r0-again", LastExitCode = 137 };
+        Assert.Empty(Tick(later.AddSeconds(1)).OfType<StartReplicaAction>()); // nothing replaced it
+        Assert.Equal(["http://127.0.0.1/r0-again", "http://127.0.0.1/r1"], Routed.Select(r => r.Url).Order());
+        Assert.Equal((1, 137), (rec.Restarts, rec.LastExitCode));
+        Assert.Equal(0, _state.Read((_, dead) => dead.Count));
+    }
+
+    [Fact]
+    public void KilledWithoutRestart_IsDeadWithTheNodesReason_AndReplacedUnderANewName()
+    {
+        Deploy();
+        _replicas["r0"] = _replicas["r0"] with { State = ReplicaProcessState.DEAD, ExitCode = 137, Message = "killed by the kill API (POST /api/actors/r0/kill, no_restart=true)" };
+
+        var starts = Tick(T0.AddSeconds(2)).OfType<StartReplicaAction>().ToList();
+
+        Assert.Equal(["r2"], starts.Select(s => s.ReplicaId));
+        var dead = _state.Read((_, d) => d.Single());
+        Assert.Equal(("r0", 137, "killed by the kill API (POST /api/actors/r0/kill, no_restart=true)"), (dead.ReplicaId, dead.ExitCode, dead.Reason));
+    }
+}
+
+public sealed class KillBodyTests
+{
+    [Theory]
+    [InlineData("", null)]
+    [InlineData("{}", null)]
+    [InlineData("{\"no_restart\": true}", true)]
+    [InlineData("{\"no_restart\": false}", false)]
+    [InlineData("{\"no_restart\": null}", null)]
+    public void AcceptedBodies(string body, bool? expected)
+    {
+        var (noRestart, error) = ServeAspire.Controller.Apis.ActorsApi.ParseNoRestart(body);
+        Assert.Null(error);
+        Assert.Equal(expected, noRestart);
+    }
+
+    [Theory]
+    [InlineData("{\"no_restart\": \"yes\"}", "no_restart must be true or false")]
+    [InlineData("{\"no_restart\": 1}", "no_restart must be true or false")]
+    [InlineData("{\"norestart\": true}", "unknown field 'norestart'")]
+    [InlineData("[true]", "must be a mapping")]
+    [InlineData("{no", "not JSON")]
+    public void RefusedBodies_NameTheProblem(string body, string message)
+    {
+        var (_, error) = ServeAspire.Controller.Apis.ActorsApi.ParseNoRestart(body);
+        Assert.Contains(message, error);
+    }
+}

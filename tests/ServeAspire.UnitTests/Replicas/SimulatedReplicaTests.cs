@@ -164,6 +164,47 @@ public sealed class SimulatedReplicaTests
         Assert.Equal(404, Answer("nope", null).Status);
     }
 
+    [Fact]
+    public void Kill_WithoutRestart_IsDeadAtOnce_WithTheReason_AndPublishesTheExit()
+    {
+        _supervisor.Start(Request("r1"));
+
+        var killed = _supervisor.Kill("r1", restart: false, "killed by the kill API (test)");
+
+        Assert.Equal((ReplicaProcessState.DEAD, SimulatedReplica.KilledExitCode, "killed by the kill API (test)", 0), (killed?.State, killed?.ExitCode, killed?.Message, killed?.Restarts));
+        var evt = Assert.Single(_events.Published);
+        Assert.Equal(new ClusterEvent(ClusterEvents.ReplicaExited, "node-0", "r1", "killed by the kill API (test)"), evt);
+        Assert.Equal(0, _supervisor.AliveCount);
+        Assert.Null(_supervisor.Kill("r1", restart: false, "again")); // dead: nothing left to kill
+    }
+
+    [Fact]
+    public void Kill_WithRestart_KeepsTheId_CountsTheRestart_AndKeepsTheLastExitCode_WithoutAnExitEvent()
+    {
+        _supervisor.Start(Request("r1"));
+
+        var restarted = _supervisor.Kill("r1", restart: true, "killed by the kill API (test)");
+        var again = _supervisor.Kill("r1", restart: true, "killed by the kill API (test)");
+
+        Assert.Equal((ReplicaProcessState.RUNNING, 1), (restarted?.State, restarted?.Restarts));
+        var listed = Assert.Single(_supervisor.List().Replicas);
+        Assert.Equal(("r1", ReplicaProcessState.RUNNING, 2, SimulatedReplica.KilledExitCode), (listed.ReplicaId, listed.State, listed.Restarts, listed.LastExitCode));
+        Assert.Equal(2, again?.Restarts);
+        Assert.Empty(_events.Published); // the id never died: the controller must not replace it
+        Assert.Equal(1, _supervisor.AliveCount);
+    }
+
+    [Fact]
+    public void Kill_AnUnknownReplica_IsNull_AndARestartOnADrainingNode_IsRefused()
+    {
+        Assert.Null(_supervisor.Kill("nope", restart: true, "x"));
+        _supervisor.Start(Request("r1"));
+        _identity.Draining = true;
+
+        Assert.Throws<InvalidOperationException>(() => _supervisor.Kill("r1", restart: true, "x"));
+        Assert.Equal(ReplicaProcessState.RUNNING, Listed("r1")?.State); // refused: untouched
+    }
+
     private (int Status, string? Body) Answer(string replicaId, string? rest)
     {
         var result = Assert.IsType<ContentHttpResult>(SimulatedReplicasApi.Answer(_supervisor, replicaId, rest));
