@@ -15,7 +15,7 @@ using ServeAspire.Proxy.Routing;
 
 namespace ServeAspire.UnitTests.Telemetry;
 
-public sealed class ProxyMetricsTests
+public sealed class ProxyMetricsTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static RouteEntry Route(string prefix, params string[] replicas) =>
         new(prefix, "app", "Dep", 5, -1, false, replicas.Select(r => new ReplicaEndpoint(r, $"http://127.0.0.1:1/{r}", "node-0")).ToList());
@@ -166,6 +166,7 @@ public sealed class ProxyMetricsTests
         using var http = new HttpClient();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var text = await http.GetStringAsync(url + "/-/metrics");
+        output.WriteLine(text);
         Assert.Contains("# TYPE serve_num_http_requests_total counter", text);
         Assert.Contains("# TYPE serve_num_http_error_requests_total counter", text);
         Assert.Contains("# TYPE serve_http_request_latency_ms histogram", text);
