@@ -55,7 +55,7 @@ public static class Extensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter("ServeAspire"))
+                .AddMeter(ServeTelemetry.MeterName))
             .WithTracing(tracing => tracing
                 // Parent-based: a request keeps the decision of the service that started its trace,
                 // so a sampled request is one trace proxy → replica (or proxy → controller).
@@ -63,6 +63,7 @@ public static class Extensions
                 // Before the exporter (UseOtlpExporter below registers it later), so it sees the flag set here.
                 .AddProcessor(new KeepErrorsAndSlowProcessor(sampling))
                 .AddSource(builder.Environment.ApplicationName)
+                .AddSource(ServeTelemetry.SourcePrefix + "*")
                 .AddAspNetCoreInstrumentation(t =>
                     // Probes would drown the traces.
                     t.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)

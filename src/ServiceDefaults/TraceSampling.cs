@@ -29,6 +29,16 @@ public sealed class TraceSamplingOptions
     [Range(0.0, 3_600_000.0)]
     public double KeepSlowerThanMs { get; set; } = 1000;
 
+    /// <summary>
+    /// Share of background traces kept: those a service starts on its own rather than for a request (a root
+    /// span that is not a server span: the controller's node polls and health probes, heartbeats, Redis
+    /// commands). They get no per-second allowance, so routine polling never crowds requests out of it;
+    /// failed or slow ones are still kept. A span started with <see cref="ServeTelemetry.TraceRootTag"/>
+    /// (a control-loop pass that changed something) counts as a request instead.
+    /// </summary>
+    [Range(0.0, 1.0)]
+    public double BackgroundSampleRatio { get; set; }
+
     internal bool KeepsUnsampled => KeepErrors || KeepSlowerThanMs > 0;
 }
 
@@ -36,11 +46,14 @@ public sealed class TraceSamplingOptions
 /// The root decision under <see cref="ParentBasedSampler"/>: the first <c>SamplesPerSecond</c> traces
 /// each second, then <c>SampleRatio</c> of the rest by trace id. The others are recorded but not
 /// sampled when errors or slow spans are to be kept (<see cref="KeepErrorsAndSlowProcessor"/> decides
-/// at the end), dropped otherwise. Downstream services follow the parent's flag.
+/// at the end), dropped otherwise. Background roots (not server spans) skip the allowance and are kept
+/// only by <see cref="TraceSamplingOptions.BackgroundSampleRatio"/> (else recorded the same way).
+/// Downstream services follow the parent's flag.
 /// </summary>
 public sealed class ReservoirRatioSampler : Sampler
 {
     private readonly TraceIdRatioBasedSampler _ratio;
+    private readonly TraceIdRatioBasedSampler _backgroundRatio;
     private readonly int _perSecond;
     private readonly SamplingResult _otherwise;
     private readonly TimeProvider _time;
@@ -50,6 +63,7 @@ public sealed class ReservoirRatioSampler : Sampler
     public ReservoirRatioSampler(TraceSamplingOptions options, TimeProvider? time = null)
     {
         _ratio = new TraceIdRatioBasedSampler(options.SampleRatio);
+        _backgroundRatio = new TraceIdRatioBasedSampler(options.BackgroundSampleRatio);
         _perSecond = options.SamplesPerSecond;
         _otherwise = new SamplingResult(options.KeepsUnsampled ? SamplingDecision.RecordOnly : SamplingDecision.Drop);
         _time = time ?? TimeProvider.System;
@@ -76,9 +90,24 @@ public sealed class ReservoirRatioSampler : Sampler
 
     public override SamplingResult ShouldSample(in SamplingParameters samplingParameters)
     {
+        if (IsBackground(samplingParameters))
+        {
+            var background = _backgroundRatio.ShouldSample(samplingParameters);
+            return background.Decision == SamplingDecision.RecordAndSample ? background : _otherwise;
+        }
         if (_perSecond > 0 && TakeFromReservoir()) return new SamplingResult(SamplingDecision.RecordAndSample);
         var byRatio = _ratio.ShouldSample(samplingParameters);
         return byRatio.Decision == SamplingDecision.RecordAndSample ? byRatio : _otherwise;
+    }
+
+    /// <summary>A root the service started by itself (not a server span), unless it asked to be a trace root.</summary>
+    internal static bool IsBackground(in SamplingParameters parameters)
+    {
+        if (parameters.Kind == ActivityKind.Server) return false;
+        if (parameters.Tags is { } tags)
+            foreach (var tag in tags)
+                if (tag.Key == ServeTelemetry.TraceRootTag) return false;
+        return true;
     }
 
     private bool TakeFromReservoir()

@@ -9,6 +9,7 @@ using ServeAspire.Controller.Leadership;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Proxies;
 using ServeAspire.Controller.Routing;
+using ServeAspire.Controller.Telemetry;
 using ServeAspire.Model;
 using ServeAspire.Runtime;
 using ServeAspire.Store;
@@ -42,7 +43,8 @@ internal sealed partial class ControlLoopService(
     ConfigLimits limits,
     IOptions<ControllerOptions> options,
     TimeProvider time,
-    ILogger<ControlLoopService> logger) : BackgroundService
+    ILogger<ControlLoopService> logger,
+    ControllerMetrics? metrics = null) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
     private long _recoveredToken;
@@ -203,18 +205,22 @@ internal sealed partial class ControlLoopService(
     internal async Task<bool> TickAsync(long token, CancellationToken cancellationToken)
     {
         await failpoint.HoldAsync(TickFailpoint.AtTickStart, cancellationToken);
+        var tickStarted = time.GetTimestamp();
         var storeOk = true;
+        // A trace only for a tick that acts (started once it knows, back-dated to the reconcile step).
+        System.Diagnostics.Activity? traced = null;
 
         // Runs one step under its own guard: a fenced write ends the tenure (rethrown), a store outage
         // or any other failure is logged and the tick goes on with the next step.
         async Task<bool> Step(string name, Func<Task> step)
         {
+            using var span = ControllerTracing.StartStep(traced, name);
             try
             {
                 await step();
                 return true;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (Failed(span, ex) || (ex is RedisException or TimeoutException && !cancellationToken.IsCancellationRequested))
             {
                 if (!_storeDown && storeOk) Log.StorePaused(logger, $"{name}: {ex.Message}");
                 storeOk = false;
@@ -236,7 +242,7 @@ internal sealed partial class ControlLoopService(
         await Step("replica health", () =>
         {
             var now = time.GetUtcNow();
-            var running = deployments.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec)).ToList();
+            var running = deployments.RunningReplicas().Select(r => new ReplicaHealthTracker.Target(r.ReplicaId, r.Url, r.Spec, r.Application)).ToList();
             foreach (var failure in health.Update(running, now, cancellationToken))
                 deployments.MarkUnhealthy(failure.ReplicaId, failure.Failures, failure.Error, now);
             return Task.CompletedTask;
@@ -252,12 +258,15 @@ internal sealed partial class ControlLoopService(
         });
         // 4. Decide (only from this tick's observation: acting on an old one could bury live replicas).
         IReadOnlyList<ReplicaAction> actions = [];
+        var reconcileStarted = time.GetUtcNow();
         if (observation is not null)
             await Step("reconcile", () =>
             {
                 actions = deployments.Reconcile(observation, time.GetUtcNow());
                 return Task.CompletedTask;
             });
+        // Ambient for the steps below (this async method's own context: it does not leak to the loop).
+        using var reconcileSpan = traced = ControllerTracing.StartReconcile(token, actions, reconcileStarted);
         // 5. Publish routes before acting, so replicas leaving are out of every proxy's table first.
         var published = await Step("publish routes", async () =>
         {
@@ -273,7 +282,16 @@ internal sealed partial class ControlLoopService(
         // 8. Housekeeping: drop registrations dead for longer than the retention.
         await Step("prune nodes", () => nodes.PruneAsync(cancellationToken));
         await Step("prune proxies", () => proxies.PruneAsync(cancellationToken));
+        metrics?.ControlLoopDone(time.GetElapsedTime(tickStarted));
+        if (!storeOk) reconcileSpan?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "the store was unreachable");
         return storeOk;
+    }
+
+    /// <summary>Marks a traced step failed (an exception filter: always false, so it never catches).</summary>
+    private static bool Failed(System.Diagnostics.Activity? span, Exception ex)
+    {
+        span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+        return false;
     }
 
     private async Task ActAsync(IReadOnlyList<ReplicaAction> actions, long token, CancellationToken cancellationToken)
@@ -301,6 +319,7 @@ internal sealed partial class ControlLoopService(
                 case StartReplicaAction start:
                     var (accepted, error) = await nodeClient.StartReplicaAsync(start.Node, start.Request, token, cancellationToken);
                     deployments.OnStartResult(start.ReplicaId, accepted, error);
+                    if (accepted) metrics?.ReplicaStarted(start.Request);
                     break;
                 case ReconfigureReplicaAction reconfigure:
                     var taken = await nodeClient.ReconfigureReplicaAsync(reconfigure.Node, reconfigure.ReplicaId, reconfigure.Request, token, cancellationToken);

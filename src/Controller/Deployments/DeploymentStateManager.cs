@@ -542,11 +542,11 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
     private const string UnresponsivePrefix = "unresponsive: ";
 
     /// <summary>RUNNING replicas with the options their health checks use.</summary>
-    public IReadOnlyList<(string ReplicaId, string Url, DeploymentSpec Spec)> RunningReplicas()
+    public IReadOnlyList<(string ReplicaId, string Url, DeploymentSpec Spec, string Application)> RunningReplicas()
     {
         lock (_lock)
             return AllDeployments().Where(d => !d.Deleting)
-                .SelectMany(d => d.Replicas.In(ReplicaState.RUNNING).Where(r => r.Url is not null).Select(r => (r.ReplicaId, r.Url!, d.Spec)))
+                .SelectMany(d => d.Replicas.In(ReplicaState.RUNNING).Where(r => r.Url is not null).Select(r => (r.ReplicaId, r.Url!, d.Spec, d.Application)))
                 .ToList();
     }
 

@@ -14,6 +14,7 @@ using System.Net.Sockets;
 using ServeAspire.Controller.Nodes;
 using ServeAspire.Controller.Proxies;
 using ServeAspire.Controller.Routing;
+using ServeAspire.Controller.Telemetry;
 using ServeAspire.Runtime;
 using ServeAspire.Security;
 using ServeAspire.Store;
@@ -61,7 +62,9 @@ internal static class Extensions
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
         builder.Services.AddSingleton(sp => new RoutingTablePublisher(sp.GetRequiredService<IClusterStore>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<IReplicaHealthProbe, HttpReplicaHealthProbe>();
-        builder.Services.AddSingleton(sp => new ReplicaHealthTracker(sp.GetRequiredService<IReplicaHealthProbe>(), Random.Shared.NextDouble));
+        builder.Services.AddSingleton(sp => new ReplicaHealthTracker(sp.GetRequiredService<IReplicaHealthProbe>(), Random.Shared.NextDouble, sp.GetRequiredService<ControllerMetrics>()));
+        builder.Services.AddSingleton<ControllerMetrics>();
+        builder.AddPrometheusMetrics(); // served at /metrics, behind the cluster token (Program.cs)
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ControllerOptions>>().Value;

@@ -1,4 +1,5 @@
 using ServeAspire.Config;
+using ServeAspire.Controller.Telemetry;
 
 namespace ServeAspire.Controller.Health;
 
@@ -8,7 +9,8 @@ namespace ServeAspire.Controller.Health;
 /// are not probed together. A replica is reported unhealthy after
 /// <see cref="FailureThreshold"/> consecutive failures (a non-200, an exception or a timeout).
 /// </summary>
-public sealed class ReplicaHealthTracker(IReplicaHealthProbe probe, Func<double> random)
+/// <param name="metrics">When given, each failed check is counted (<c>serve_controller_health_check_failures</c>).</param>
+public sealed class ReplicaHealthTracker(IReplicaHealthProbe probe, Func<double> random, ControllerMetrics? metrics = null)
 {
     public const int FailureThreshold = 3;
 
@@ -21,7 +23,7 @@ public sealed class ReplicaHealthTracker(IReplicaHealthProbe probe, Func<double>
 
     private readonly Dictionary<string, Entry> _entries = [];
 
-    public sealed record Target(string ReplicaId, string Url, DeploymentSpec Spec);
+    public sealed record Target(string ReplicaId, string Url, DeploymentSpec Spec, string Application = "");
 
     public sealed record Failure(string ReplicaId, int Failures, string Error);
 
@@ -46,7 +48,8 @@ public sealed class ReplicaHealthTracker(IReplicaHealthProbe probe, Func<double>
                 entry.InFlight = null;
                 entry.NextDue = now + Period(target.Spec);
                 if (error is null) entry.Failures = 0;
-                else if (++entry.Failures >= FailureThreshold)
+                else metrics?.HealthCheckFailed(target.Application, target.Spec.Name, target.ReplicaId);
+                if (error is not null && ++entry.Failures >= FailureThreshold)
                 {
                     failures.Add(new Failure(target.ReplicaId, entry.Failures, error));
                     _entries.Remove(target.ReplicaId);
@@ -54,9 +57,26 @@ public sealed class ReplicaHealthTracker(IReplicaHealthProbe probe, Func<double>
                 }
             }
             if (entry.InFlight is null && now >= entry.NextDue)
-                entry.InFlight = probe.CheckAsync(target.Url, TimeSpan.FromSeconds(target.Spec.HealthCheckTimeoutS), cancellationToken);
+                entry.InFlight = CheckAsync(target, cancellationToken);
         }
         return failures;
+    }
+
+    /// <summary>One check in its own span: a background root, exported when it fails or is slow (not routine ones).</summary>
+    private async Task<string?> CheckAsync(Target target, CancellationToken cancellationToken)
+    {
+        using var span = ControllerTracing.StartHealthCheck(target.Application, target.Spec.Name, target.ReplicaId);
+        try
+        {
+            var error = await probe.CheckAsync(target.Url, TimeSpan.FromSeconds(target.Spec.HealthCheckTimeoutS), cancellationToken);
+            if (error is not null) span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, error);
+            return error;
+        }
+        catch (Exception ex)
+        {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
     }
 
     /// <summary>Consecutive failures so far (for status messages and tests).</summary>

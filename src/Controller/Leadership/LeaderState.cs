@@ -42,14 +42,27 @@ public sealed class LeaderState(TimeProvider? time = null)
     {
         Renewed(sentAt, ttl);
         Interlocked.Exchange(ref _token, token);
+        Interlocked.Increment(ref _tenures);
         BecameLeader?.Invoke(token);
     }
 
     public void StepDown(string reason)
     {
         Interlocked.Exchange(ref _validUntil, 0);
-        if (Interlocked.Exchange(ref _token, 0) != 0) SteppedDown?.Invoke(reason);
+        if (Interlocked.Exchange(ref _token, 0) != 0)
+        {
+            Interlocked.Increment(ref _stepDowns);
+            SteppedDown?.Invoke(reason);
+        }
     }
+
+    /// <summary>Tenures this instance has begun (times it became leader).</summary>
+    public long Tenures => Interlocked.Read(ref _tenures);
+    private long _tenures;
+
+    /// <summary>Tenures this instance has ended (stepped down, for whatever reason).</summary>
+    public long StepDowns => Interlocked.Read(ref _stepDowns);
+    private long _stepDowns;
 
     /// <summary>True while a tenure is recorded, fresh or not (the election loop still has to renew or step down).</summary>
     public bool HoldsTenure => Interlocked.Read(ref _token) > 0;

@@ -48,6 +48,8 @@ internal static class ProxyAdminApi
                 updates = state.RecentUpdates.Select(u => new { version = u.Version, lag_ms = u.LagMs }),
             });
         });
+        // Prometheus text format, open like the other /-/ endpoints: the proxy holds no cluster token.
+        app.MapPrometheusMetrics("/-/metrics");
         return app;
     }
 

@@ -23,6 +23,7 @@ internal static class Extensions
             sp.GetRequiredService<IOptions<ProxyOptions>>().Value.ColdStartTimeout));
         builder.Services.AddSingleton<ProxyLifecycle>();
         builder.Services.AddSingleton<ProxyMetrics>();
+        builder.AddPrometheusMetrics(); // served at /-/metrics (ProxyAdminApi)
         builder.Services.AddSingleton<UnresponsiveReplicaReporter>();
         builder.Services.AddSingleton<ReplicaForwarder>();
         builder.Services.AddHttpForwarder();

@@ -72,7 +72,7 @@ internal sealed partial class ReplicaForwarder
     public async Task HandleAsync(HttpContext context)
     {
         _lifecycle.RequestStarted();
-        try { await ForwardAsync(context); }
+        try { await ForwardAsync(context, Stopwatch.GetTimestamp()); }
         finally { _lifecycle.RequestEnded(); }
     }
 
@@ -84,12 +84,30 @@ internal sealed partial class ReplicaForwarder
     {
         public int Attempts;
         private HashSet<ReplicaSlot>? _tried; // only after a failure
+        private ForwarderError _lastError;
 
         public async ValueTask<Attempt> AttemptAsync(CancellationToken ct)
         {
-            if (Attempts++ > 0) ResetForRetry(context);
-            var (status, slot) = await router.AcquireAsync(_tried, ct);
-            if (slot is null) return new Attempt(ForwarderError.None, null, status, false);
+            if (Attempts++ > 0)
+            {
+                ResetForRetry(context);
+                forwarder._metrics.Retry(route, _lastError.ToString());
+            }
+            // Spans only under a sampled request: an unsampled one (nearly all of them) pays one field read.
+            using var span = ProxyTracing.StartAttempt(route, Attempts);
+            ReplicaSlot? slot;
+            DeploymentRouter.AcquireStatus status;
+            using (var choosing = ProxyTracing.StartChooseReplica(span))
+            {
+                (status, slot) = await router.AcquireAsync(_tried, ct);
+                ProxyTracing.Chosen(choosing, status, slot);
+            }
+            if (slot is null)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, status.ToString());
+                return new Attempt(ForwarderError.None, null, status, false);
+            }
+            ProxyTracing.Chosen(span, status, slot);
             ForwarderError error;
             var forwardStartedAt = Stopwatch.GetTimestamp();
             try
@@ -101,6 +119,7 @@ internal sealed partial class ReplicaForwarder
                 router.Release(slot);
             }
             if (error == ForwarderError.None) return new Attempt(error, slot, status, false, forwardStartedAt);
+            _lastError = error;
 
             var neverReached = NeverReachedReplica(context);
             if (error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders && !ct.IsCancellationRequested)
@@ -110,15 +129,17 @@ internal sealed partial class ReplicaForwarder
                 error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders &&
                 (neverReached ? replayableBody : safeToReplay);
             Log.AttemptFailed(forwarder._logger, route.Deployment, slot.Endpoint.ReplicaId, slot.Endpoint.NodeId, error, Attempts, retryable);
+            ProxyTracing.Failed(span, error, retryable);
             return new Attempt(error, slot, status, retryable, forwardStartedAt);
         }
     }
 
-    private async Task ForwardAsync(HttpContext context)
+    private async Task ForwardAsync(HttpContext context, long startedAt)
     {
         var snapshot = _state.Current;
         if (!snapshot.Loaded)
         {
+            _metrics.Request(null, context.Request.Method, 503, startedAt);
             await ErrorAsync(context, 503, "this proxy has not received a routing table yet", retryAfter: true);
             return;
         }
@@ -126,7 +147,7 @@ internal sealed partial class ReplicaForwarder
         var route = snapshot.Matcher.Match(path);
         if (route is null)
         {
-            _metrics.Request(null, 404);
+            _metrics.Request(null, context.Request.Method, 404, startedAt);
             await ErrorAsync(context, 404, $"Path '{path}' not found. Ping http://{context.Request.Host}/-/routes for available routes.");
             return;
         }
@@ -134,7 +155,7 @@ internal sealed partial class ReplicaForwarder
         // A deployment that scales from zero has no replica on purpose: the request waits in its queue instead.
         if (router is null || router.Slots.Count == 0 && !route.ScalesFromZero)
         {
-            _metrics.Request(route.Application, 503);
+            _metrics.Request(route, context.Request.Method, 503, startedAt);
             await ErrorAsync(context, 503, $"deployment '{route.Deployment}' of application '{route.Application}' has no running replica", retryAfter: true);
             return;
         }
@@ -167,14 +188,14 @@ internal sealed partial class ReplicaForwarder
         }
         context.RequestAborted = clientAborted;
         var timedOut = deadline is not null && deadline.IsCancellationRequested && !clientAborted.IsCancellationRequested;
-        await CompleteAsync(context, route, result, call.Attempts, timedOut, snapshot.Table.RequestTimeoutS);
+        await CompleteAsync(context, route, result, call.Attempts, timedOut, snapshot.Table.RequestTimeoutS, startedAt);
     }
 
-    private async Task CompleteAsync(HttpContext context, RouteEntry route, Attempt result, int attempts, bool timedOut, double? timeoutS)
+    private async Task CompleteAsync(HttpContext context, RouteEntry route, Attempt result, int attempts, bool timedOut, double? timeoutS, long startedAt)
     {
         if (result.Slot is null && result.Error == ForwarderError.None)
         {
-            _metrics.Request(route.Application, 503);
+            _metrics.Request(route, context.Request.Method, 503, startedAt);
             if (result.Acquire == DeploymentRouter.AcquireStatus.ColdStartTimedOut)
                 Log.ColdStartTimedOut(_logger, route.Application, route.Deployment, _options.ColdStartTimeout.TotalSeconds);
             await ErrorAsync(context, 503, result.Acquire switch
@@ -189,8 +210,12 @@ internal sealed partial class ReplicaForwarder
         }
         if (result.Error == ForwarderError.None)
         {
-            result.Slot?.RecordAnswer();
-            _metrics.Request(route.Application, context.Response.StatusCode);
+            if (result.Slot is { } answered)
+            {
+                answered.RecordAnswer();
+                _metrics.ReplicaAnswered(answered, result.ForwardStartedAt);
+            }
+            _metrics.Request(route, context.Request.Method, context.Response.StatusCode, startedAt);
             return;
         }
         // Counted only when the replica itself held the request for at least half of request_timeout_s:
@@ -205,17 +230,17 @@ internal sealed partial class ReplicaForwarder
         }
         if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested && !timedOut)
         {
-            _metrics.Request(route.Application, 499);
+            _metrics.Request(route, context.Request.Method, 499, startedAt);
             return; // nothing more can be said to this client
         }
         ResetForRetry(context);
         if (timedOut)
         {
-            _metrics.Request(route.Application, 408);
+            _metrics.Request(route, context.Request.Method, 408, startedAt);
             await ErrorAsync(context, 408, $"request to deployment '{route.Deployment}' exceeded request_timeout_s={timeoutS}");
             return;
         }
-        _metrics.Request(route.Application, 502);
+        _metrics.Request(route, context.Request.Method, 502, startedAt);
         await ErrorAsync(context, 502, $"replica {result.Slot?.Endpoint.ReplicaId} of deployment '{route.Deployment}' failed the request ({result.Error}) after {attempts} attempt(s)" +
             (result.Retryable ? "" : "; not retried: the request is not safe to replay (a non-idempotent method without retry_on_failure, or an unbuffered body)"));
     }

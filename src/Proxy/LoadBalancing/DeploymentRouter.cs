@@ -33,6 +33,9 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy, TimeProvi
     }
     public IReadOnlyList<ReplicaSlot> Slots => Volatile.Read(ref _slots);
 
+    /// <summary>Requests waiting for a replica of this deployment (Ray's serve_deployment_queued_queries).</summary>
+    public int Queued => Volatile.Read(ref _queued);
+
     /// <summary>
     /// How long a request may wait with no replica to go to (scale from zero) before it is refused; infinite
     /// when request_timeout_s bounds the whole request instead. Set by the routing-table state.
@@ -53,8 +56,9 @@ internal sealed class DeploymentRouter(PowerOfTwoChoicesPolicy policy, TimeProvi
             var next = route.Replicas.Select(e =>
             {
                 // Same replica: keep its in-flight count and its suspicion (which expires by itself).
-                if (old.Remove(e.ReplicaId, out var slot) && slot.Endpoint == e) return slot;
-                return new ReplicaSlot(e);
+                if (!old.Remove(e.ReplicaId, out var slot) || slot.Endpoint != e) slot = new ReplicaSlot(e);
+                slot.TagWith(route);
+                return slot;
             }).ToArray();
             foreach (var gone in old.Values) gone.Retired = true; // its slots are never handed over again
             _slots = next;

@@ -9,6 +9,21 @@ internal sealed class ReplicaSlot(ReplicaEndpoint endpoint)
 
     public ReplicaEndpoint Endpoint { get; } = endpoint;
 
+    /// <summary>Ray's tags for this replica's request metrics: deployment, replica, route, application (set with the route).</summary>
+    public KeyValuePair<string, object?>[] MetricTags { get; private set; } = [];
+
+    /// <summary>Ray's tags for this replica's gauges: deployment, replica, application.</summary>
+    public KeyValuePair<string, object?>[] GaugeTags { get; private set; } = [];
+
+    /// <summary>Builds the tag arrays once per routing change, so recording a request allocates nothing.</summary>
+    public void TagWith(RouteEntry route)
+    {
+        if (MetricTags.Length == 4 && Equals(MetricTags[2].Value, route.RoutePrefix) && Equals(MetricTags[3].Value, route.Application) && Equals(MetricTags[0].Value, route.Deployment))
+            return;
+        GaugeTags = [new("deployment", route.Deployment), new("replica", Endpoint.ReplicaId), new("application", route.Application)];
+        MetricTags = [new("deployment", route.Deployment), new("replica", Endpoint.ReplicaId), new("route", route.RoutePrefix), new("application", route.Application)];
+    }
+
     private volatile bool _retired;
 
     /// <summary>Left the routing table: its freed slots are not handed to waiting requests.</summary>

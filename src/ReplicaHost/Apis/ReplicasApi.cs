@@ -1,5 +1,6 @@
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.ReplicaHost.Telemetry;
 using ServeAspire.Security;
 
 namespace ServeAspire.ReplicaHost.Apis;
@@ -30,12 +31,16 @@ internal static class ReplicasApi
                 return Results.Json(new { error = refused }, SerializerOptions.Default, statusCode: 409);
             if (string.IsNullOrWhiteSpace(request.ReplicaId) || string.IsNullOrWhiteSpace(request.ImportPath))
                 return Results.Json(new { error = "replica_id and import_path are required" }, SerializerOptions.Default, statusCode: 400);
+            using var span = NodeTracing.StartReplicaStart(request);
             try
             {
-                return Results.Json(s.Start(request), SerializerOptions.Default, statusCode: 202);
+                var started = s.Start(request);
+                span?.SetTag("serve.pid", started.Pid);
+                return Results.Json(started, SerializerOptions.Default, statusCode: 202);
             }
             catch (InvalidOperationException ex)
             {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
                 return Results.Json(new { error = ex.Message }, SerializerOptions.Default, statusCode: 503);
             }
         });
@@ -68,6 +73,10 @@ internal static class ReplicasApi
                 return Results.Json(new { error = "user_config and user_config_version are required" }, SerializerOptions.Default, statusCode: 400);
             return s.Reconfigure(replicaId, request) ? Results.Accepted() : Results.Json(new { error = $"no live replica '{replicaId}' on this node" }, SerializerOptions.Default, statusCode: 404);
         });
+        // Prometheus text format: behind the cluster token like the rest of this API (RequiresClusterToken).
+        // The node's instruments exist once NodeMetrics does: created here, with the endpoint that shows them.
+        _ = app.ServiceProvider.GetRequiredService<NodeMetrics>();
+        app.MapPrometheusMetrics("/metrics");
         return app;
     }
 }

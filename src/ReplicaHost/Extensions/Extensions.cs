@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using ServeAspire.Model;
 using ServeAspire.ReplicaHost.Nodes;
 using ServeAspire.ReplicaHost.Replicas;
+using ServeAspire.ReplicaHost.Telemetry;
 using ServeAspire.Runtime;
 using ServeAspire.Security;
 using ServeAspire.Store;
@@ -30,6 +31,8 @@ internal static class Extensions
             ? ActivatorUtilities.CreateInstance<SimulatedReplicaLauncher>(sp)
             : ActivatorUtilities.CreateInstance<ProcessReplicaLauncher>(sp));
         builder.Services.AddSingleton<ReplicaSupervisor>();
+        builder.Services.AddSingleton<NodeMetrics>();
+        builder.AddPrometheusMetrics(); // served at /metrics (ReplicasApi), behind the cluster token
         builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.AddKillSwitch(sp => sp.GetRequiredService<IOptions<NodeOptions>>().Value.Id);
         builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);

@@ -92,6 +92,10 @@ internal sealed partial class ReplicaSupervisor(
 
     public int AliveCount => _replicas.Values.Count(r => r.State != ReplicaProcessState.DEAD);
 
+    /// <summary>This node's replicas by state (for the node's gauge; dead ones until pruned).</summary>
+    public IReadOnlyDictionary<ReplicaProcessState, int> CountByState() =>
+        _replicas.Values.GroupBy(r => r.State).ToDictionary(g => g.Key, g => g.Count());
+
     public NodeReplicasResponse List()
     {
         Prune();

@@ -14,13 +14,19 @@ public sealed class LeaderTokens
 
     public long Newest => Interlocked.Read(ref _newest);
 
+    /// <summary>Starts, stops and reconfigures refused because they carried an older leader's token.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+    private long _refused;
+
     /// <summary>Null when <paramref name="header"/> is acceptable (and remembered); otherwise why not.</summary>
     public string? Admit(string? header)
     {
         if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var token) || token <= 0)
             return $"missing or malformed {Header}: every start and stop must carry the leader's fencing token";
         var newest = Raise(token);
-        return token < newest ? $"leader token {token} is older than {newest}, the newest this node has seen: a newer controller leads" : null;
+        if (token >= newest) return null;
+        Interlocked.Increment(ref _refused);
+        return $"leader token {token} is older than {newest}, the newest this node has seen: a newer controller leads";
     }
 
     /// <summary>
