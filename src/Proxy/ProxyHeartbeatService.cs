@@ -31,7 +31,7 @@ internal sealed partial class ProxyHeartbeatService(
         {
             try
             {
-                var registration = new ProxyRegistration(opts.Name, lifecycle.InstanceId, opts.Url, Environment.ProcessId, _startedAt, lifecycle.Draining);
+                var registration = new ProxyRegistration(opts.Name, lifecycle.InstanceId, opts.EffectiveAdvertisedUrl, Environment.ProcessId, _startedAt, lifecycle.Draining);
                 var db = redis.GetDatabase();
                 await db.HashSetAsync(keys.Proxies, opts.Name, JsonSerializer.Serialize(registration, SerializerOptions.Default));
                 await db.StringSetAsync(keys.ProxyHeartbeat(opts.Name), lifecycle.InstanceId, opts.HeartbeatTtl);

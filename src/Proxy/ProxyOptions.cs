@@ -13,6 +13,14 @@ public sealed class ProxyOptions
     /// <summary>HTTP ingress address (Ray's http_options host/port).</summary>
     [Required] public string Url { get; set; } = "http://127.0.0.1:8000";
 
+    /// <summary>
+    /// The address registered for the controller's probes and the State API, when it differs from the one
+    /// bound (a pod binds 0.0.0.0 and advertises its pod IP). Default: <see cref="Url"/>.
+    /// </summary>
+    public string? AdvertisedUrl { get; set; }
+
+    public string EffectiveAdvertisedUrl => string.IsNullOrWhiteSpace(AdvertisedUrl) ? Url : AdvertisedUrl;
+
     [Required] public string Cluster { get; set; } = "default";
 
     /// <summary>Fallback poll of the routing table, should a push be missed.</summary>

@@ -25,7 +25,7 @@ public sealed class ManifestTests : IDisposable
         var objects = Objects; // strict: an unknown field would throw
         Assert.Equal(
             ["ConfigMap/redis-config", "ConfigMap/serve-config", "Deployment/controller", "Deployment/node", "Deployment/proxy", "Namespace/serveaspire",
-             "PodDisruptionBudget/controller", "PodDisruptionBudget/node", "PodDisruptionBudget/proxy", "Secret/redis-auth", "Secret/serve-auth",
+             "NetworkPolicy/controller", "NetworkPolicy/node", "NetworkPolicy/redis", "PodDisruptionBudget/controller", "PodDisruptionBudget/node", "PodDisruptionBudget/proxy", "Secret/redis-auth", "Secret/serve-auth",
              "Service/controller", "Service/proxy", "Service/redis", "StatefulSet/redis"],
             objects.Cast<IKubernetesObject<V1ObjectMeta>>().Select(o => $"{o.Kind}/{o.Metadata.Name}").Order(StringComparer.Ordinal));
         var kustomization = File.ReadAllText(Path.Combine(_dir, "kustomization.yaml"));
@@ -104,7 +104,10 @@ public sealed class ManifestTests : IDisposable
         Assert.Equal("None", One<V1Service>("redis").Spec.ClusterIP);
         Assert.Single(redis.Spec.VolumeClaimTemplates);
         Assert.Contains("appendonly yes", One<V1ConfigMap>("redis-config").Data["redis.conf"]);
-        Assert.Contains("--requirepass", redis.Spec.Template.Spec.Containers[0].Command);
+        // The password reaches redis-server through a config include from the Secret, not its command line.
+        Assert.Contains("include /etc/redis-auth/auth.conf", One<V1ConfigMap>("redis-config").Data["redis.conf"]);
+        Assert.Null(redis.Spec.Template.Spec.Containers[0].Command); // the image's entrypoint stays
+        Assert.StartsWith("requirepass ", One<V1Secret>("redis-auth").StringData["auth.conf"]);
         Assert.Equal(File.ReadAllText(Path.Combine(Publisher.RepoRoot, "samples", "serve.yaml")).ReplaceLineEndings("\n"), One<V1ConfigMap>("serve-config").Data["serve.yaml"]);
         foreach (var d in Objects.OfType<V1Deployment>())
         {
@@ -121,6 +124,128 @@ public sealed class ManifestTests : IDisposable
         Assert.Equal(File.ReadAllText(Path.Combine(_dir, ".auth-token")).Trim(), One<V1Secret>("serve-auth").StringData["token"]);
     }
 
+    private IEnumerable<(string Name, V1PodSpec Spec)> PodSpecs(IEnumerable<object>? objects = null) =>
+        (objects ?? Objects).OfType<V1Deployment>().Select(d => (d.Metadata.Name, d.Spec.Template.Spec))
+            .Concat((objects ?? Objects).OfType<V1StatefulSet>().Select(s => (s.Metadata.Name, s.Spec.Template.Spec)));
+
+    /// <summary>
+    /// The restricted Pod Security Standard (v1.32), rule by rule, for every pod the manifests make: what the
+    /// admission controller of a namespace labelled <c>pod-security.kubernetes.io/enforce: restricted</c> checks.
+    /// </summary>
+    [Fact]
+    public void EveryPod_PassesTheRestrictedPodSecurityProfile()
+    {
+        var checkedPods = 0;
+        string[] allowedVolumes = ["ConfigMap", "Csi", "DownwardAPI", "EmptyDir", "Ephemeral", "PersistentVolumeClaim", "Projected", "Secret"];
+        foreach (var (name, spec) in PodSpecs())
+        {
+            checkedPods++;
+            Assert.False(spec.HostNetwork == true || spec.HostPID == true || spec.HostIPC == true, $"{name}: host namespaces");
+            foreach (var v in spec.Volumes ?? [])
+            {
+                var kinds = typeof(V1Volume).GetProperties().Where(p => p.Name != nameof(V1Volume.Name) && p.GetValue(v) is not null).Select(p => p.Name).ToList();
+                Assert.True(kinds.All(allowedVolumes.Contains), $"{name}: volume {v.Name} is {string.Join(",", kinds)}, not a restricted-profile volume type");
+            }
+            var pod = spec.SecurityContext;
+            Assert.True(pod?.SeccompProfile?.Type is "RuntimeDefault" or "Localhost", $"{name}: pod seccompProfile must be RuntimeDefault or Localhost");
+            Assert.True(pod?.RunAsUser is > 0, $"{name}: runAsUser must be a non-zero UID (images name their user, which kubelet cannot check)");
+            foreach (var c in spec.Containers.Concat(spec.InitContainers ?? []))
+            {
+                var sc = c.SecurityContext;
+                Assert.True(sc is not null, $"{name}/{c.Name}: no securityContext");
+                Assert.True(sc.Privileged != true, $"{name}/{c.Name}: privileged");
+                Assert.True(sc.AllowPrivilegeEscalation == false, $"{name}/{c.Name}: allowPrivilegeEscalation must be false");
+                Assert.True(sc.RunAsNonRoot == true || (sc.RunAsNonRoot is null && pod.RunAsNonRoot == true), $"{name}/{c.Name}: runAsNonRoot");
+                Assert.True(sc.RunAsUser is null or > 0, $"{name}/{c.Name}: runAsUser 0");
+                Assert.Contains("ALL", sc.Capabilities?.Drop ?? []);
+                Assert.True((sc.Capabilities?.Add ?? []).All(a => a == "NET_BIND_SERVICE"), $"{name}/{c.Name}: adds capabilities");
+                Assert.True(sc.SeccompProfile?.Type is null or "RuntimeDefault" or "Localhost", $"{name}/{c.Name}: seccompProfile");
+                // Beyond the profile (the issue asks for it): nothing writes to the image.
+                Assert.True(sc.ReadOnlyRootFilesystem == true, $"{name}/{c.Name}: readOnlyRootFilesystem");
+                Assert.All(c.Ports ?? [], p => Assert.Null(p.HostPort));
+            }
+        }
+        Assert.Equal(4, checkedPods); // controller, proxy, node, redis: none skipped
+    }
+
+    [Fact]
+    public void NoSecret_IsOnACommandLine_OrInAProbe()
+    {
+        var password = File.ReadAllText(Path.Combine(_dir, ".redis-password")).Trim();
+        var token = File.ReadAllText(Path.Combine(_dir, ".auth-token")).Trim();
+        foreach (var (name, spec) in PodSpecs())
+            foreach (var c in spec.Containers)
+            {
+                var lines = (c.Command ?? []).Concat(c.Args ?? [])
+                    .Concat(new[] { c.ReadinessProbe, c.LivenessProbe, c.StartupProbe }.SelectMany(p => p?.Exec?.Command ?? [])).ToList();
+                foreach (var line in lines)
+                {
+                    Assert.DoesNotContain(password, line);
+                    Assert.DoesNotContain(token, line);
+                    Assert.DoesNotContain("$(REDIS_PASSWORD)", line);
+                    Assert.DoesNotContain("$REDIS_PASSWORD", line);
+                    Assert.DoesNotContain("-a ", line);
+                    Assert.DoesNotContain("requirepass", line);
+                }
+            }
+        var redis = One<V1StatefulSet>("redis").Spec.Template.Spec.Containers[0];
+        Assert.Equal(("redis-auth", "password"), (redis.Env.Single(e => e.Name == "REDISCLI_AUTH").ValueFrom.SecretKeyRef.Name, redis.Env.Single(e => e.Name == "REDISCLI_AUTH").ValueFrom.SecretKeyRef.Key));
+        Assert.Equal(999L, One<V1StatefulSet>("redis").Spec.Template.Spec.SecurityContext.RunAsUser);
+    }
+
+    [Fact]
+    public void ProxiesAndNodes_AdvertiseTheirPodIp_AndEveryServicePodSpreadsAndHasAStartupProbe()
+    {
+        var proxyEnv = One<V1Deployment>("proxy").Spec.Template.Spec.Containers[0].Env.ToDictionary(e => e.Name);
+        Assert.Equal("http://0.0.0.0:8000", proxyEnv["Proxy__Url"].Value);
+        Assert.Equal("http://$(POD_IP):8000", proxyEnv["Proxy__AdvertisedUrl"].Value);
+        Assert.Equal("status.podIP", proxyEnv["POD_IP"].ValueFrom.FieldRef.FieldPath);
+        var nodeEnv = One<V1Deployment>("node").Spec.Template.Spec.Containers[0].Env.ToDictionary(e => e.Name);
+        Assert.StartsWith("http://$(POD_IP):", nodeEnv["Node__Url"].Value);
+        foreach (var d in Objects.OfType<V1Deployment>())
+        {
+            var spread = Assert.Single(d.Spec.Template.Spec.TopologySpreadConstraints);
+            Assert.Equal(("kubernetes.io/hostname", 1), (spread.TopologyKey, spread.MaxSkew));
+            Assert.Equal(d.Spec.Selector.MatchLabels, spread.LabelSelector.MatchLabels);
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.NotNull(c.StartupProbe);
+            Assert.True(c.StartupProbe.PeriodSeconds * c.StartupProbe.FailureThreshold >= 60, $"{d.Metadata.Name}: the startup probe gives less than 60 s");
+            Assert.Contains(c.VolumeMounts, m => m.MountPath == "/tmp"); // the one writable path on a read-only root
+        }
+    }
+
+    [Fact]
+    public void NetworkPolicies_SelectTheirPods_AndLetOnlyServeAspiresOwnPodsReachRedisAndTheNodeApi()
+    {
+        var pods = PodSpecs().ToDictionary(p => p.Name);
+        var policies = Objects.OfType<V1NetworkPolicy>().ToDictionary(p => p.Metadata.Name);
+        foreach (var (name, policy) in policies)
+        {
+            var template = Objects.OfType<V1Deployment>().Select(d => d.Spec.Template).Concat(Objects.OfType<V1StatefulSet>().Select(s => s.Spec.Template))
+                .Where(t => policy.Spec.PodSelector.MatchLabels.All(kv => t.Metadata.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value)).ToList();
+            Assert.True(template.Count == 1, $"NetworkPolicy {name} selects {template.Count} pod templates");
+        }
+        string Sources(V1NetworkPolicyIngressRule rule) => rule.FromProperty is null ? "anyone"
+            : string.Join("+", rule.FromProperty.SelectMany(f => f.PodSelector.MatchExpressions.Single(e => e.Key == "app.kubernetes.io/name").Values).Order());
+        var redis = Assert.Single(policies["redis"].Spec.Ingress);
+        Assert.Equal(("controller+node+proxy", 6379), (Sources(redis), redis.Ports.Single().Port.Value == "6379" ? 6379 : -1));
+        var node = policies["node"].Spec.Ingress;
+        Assert.Contains(node, r => Sources(r) == "controller" && r.Ports.Single().Port.Value == "8080");
+        Assert.DoesNotContain(node, r => Sources(r) == "anyone");
+        Assert.DoesNotContain(policies.Keys, k => k == "proxy"); // proxies stay open
+        Assert.True(pods.ContainsKey("proxy"));
+    }
+
+    [Fact]
+    public void KubectlKustomize_BuildsTheFolder()
+    {
+        var (code, output) = Publisher.Run("kubectl", ["kustomize", _dir], Publisher.RepoRoot);
+        Assert.True(code == 0, $"kubectl kustomize failed ({code}): {output}");
+        var documents = output.Split("\n---\n");
+        Assert.Equal(Objects.Count, documents.Length);
+        Assert.Contains("kind: NetworkPolicy", output);
+    }
+
     [Fact]
     public void Options_ChangeWhatIsEmitted()
     {
@@ -131,6 +256,7 @@ public sealed class ManifestTests : IDisposable
             var objects = LoadAll(dir);
             Assert.DoesNotContain(objects, o => o is V1StatefulSet or V1Namespace);
             Assert.DoesNotContain(objects.OfType<V1ConfigMap>(), c => c.Metadata.Name == "redis-config");
+            Assert.DoesNotContain(objects.OfType<V1NetworkPolicy>(), p => p.Metadata.Name == "redis");
             var proxy = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "proxy");
             Assert.Equal(5, proxy.Spec.Replicas);
             Assert.Equal(7, objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "node").Spec.Replicas);

@@ -7,6 +7,7 @@ const modules = {
   "v1": await import("kubernetes-models/v1"),
   "apps/v1": await import("kubernetes-models/apps/v1"),
   "policy/v1": await import("kubernetes-models/policy/v1"),
+  "networking.k8s.io/v1": await import("kubernetes-models/networking.k8s.io/v1"),
 };
 
 let failed = 0;

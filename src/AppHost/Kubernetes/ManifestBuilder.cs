@@ -17,6 +17,10 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     private const int ProxyPort = 8000;
     private const int NodePort = 8080;
     private const int RedisPort = 6379;
+    /// <summary>The <c>app</c> user of Microsoft's .NET images (ContainerUser in each project): numeric, so kubelet can check runAsNonRoot.</summary>
+    public const long DotnetUid = 1654;
+    /// <summary>The <c>redis</c> user of the official Redis image.</summary>
+    public const long RedisUid = 999;
     public const string RedisSecret = "redis-auth";
     public const string AuthSecret = "serve-auth";
     public const string RedisConfigMap = "redis-config";
@@ -53,6 +57,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
         list.Add(new("proxy-pdb.yaml", Pdb("proxy", maxUnavailable: 1)));
         list.Add(new("node-deployment.yaml", NodeDeployment()));
         list.Add(new("node-pdb.yaml", Pdb("node", maxUnavailable: 1)));
+        list.AddRange(NetworkPolicies());
         return list;
     }
 
@@ -69,14 +74,16 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     private V1Secret RedisAuthSecret() => new()
     {
         ApiVersion = "v1", Kind = "Secret", Metadata = Meta(RedisSecret, "redis"), Type = "Opaque",
-        StringData = new Dictionary<string, string> { ["password"] = redisPassword },
+        // The password as a value (clients' env, REDISCLI_AUTH for the probe) and as a config include for redis-server:
+        // never on a command line, where `ps` and the pod spec would show it.
+        StringData = new Dictionary<string, string> { ["password"] = redisPassword, ["auth.conf"] = $"requirepass \"{redisPassword}\"\n" },
     };
 
     private V1ConfigMap RedisConfig() => new()
     {
         ApiVersion = "v1", Kind = "ConfigMap", Metadata = Meta(RedisConfigMap, "redis"),
-        // requirepass comes from the Secret on the command line; everything else lives here.
-        Data = new Dictionary<string, string> { ["redis.conf"] = "appendonly yes\nappendfsync everysec\ndir /data\nprotected-mode no\nport 6379\n" },
+        // requirepass comes from the Secret's auth.conf, included here; everything else lives here.
+        Data = new Dictionary<string, string> { ["redis.conf"] = "appendonly yes\nappendfsync everysec\ndir /data\nprotected-mode no\nport 6379\ninclude /etc/redis-auth/auth.conf\n" },
     };
 
     private V1StatefulSet RedisStatefulSet() => new()
@@ -96,16 +103,28 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
                         new V1Container
                         {
                             Name = "redis", Image = model.RedisImage,
-                            Command = ["redis-server", "/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"],
-                            Env = [PasswordEnv()],
+                            // Args, not Command: the image's entrypoint stays in charge (it runs redis-server as given, already non-root here).
+                            Args = ["redis-server", "/etc/redis/redis.conf"],
+                            Env = [new V1EnvVar { Name = "REDISCLI_AUTH", ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = RedisSecret, Key = "password" } } }],
                             Ports = [new V1ContainerPort { Name = "redis", ContainerPort = RedisPort }],
-                            ReadinessProbe = new V1Probe { Exec = new V1ExecAction { Command = ["sh", "-c", "redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning ping | grep -q PONG"] }, PeriodSeconds = 5 },
+                            ReadinessProbe = new V1Probe { Exec = new V1ExecAction { Command = ["sh", "-c", "redis-cli ping | grep -q PONG"] }, PeriodSeconds = 5 },
                             LivenessProbe = new V1Probe { TcpSocket = new V1TCPSocketAction { Port = "redis" }, PeriodSeconds = 10, InitialDelaySeconds = 5 },
                             Resources = Resources("100m", "128Mi", "1", "512Mi"),
-                            VolumeMounts = [new V1VolumeMount { Name = "data", MountPath = "/data" }, new V1VolumeMount { Name = "config", MountPath = "/etc/redis" }],
+                            SecurityContext = ContainerSecurity(),
+                            VolumeMounts =
+                            [
+                                new V1VolumeMount { Name = "data", MountPath = "/data" },
+                                new V1VolumeMount { Name = "config", MountPath = "/etc/redis", ReadOnlyProperty = true },
+                                new V1VolumeMount { Name = "auth", MountPath = "/etc/redis-auth", ReadOnlyProperty = true },
+                            ],
                         },
                     ],
-                    Volumes = [new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = RedisConfigMap } }],
+                    SecurityContext = PodSecurity(RedisUid),
+                    Volumes =
+                    [
+                        new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = RedisConfigMap } },
+                        new V1Volume { Name = "auth", Secret = new V1SecretVolumeSource { SecretName = RedisSecret, Items = [new V1KeyToPath { Key = "auth.conf", Path = "auth.conf" }], DefaultMode = 0b100_100_000 /* 0440: the redis group (fsGroup) reads it */ } },
+                    ],
                 },
             },
             VolumeClaimTemplates =
@@ -177,6 +196,8 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     {
         var env = StoreEnv("Proxy");
         env.Add(new V1EnvVar { Name = "Proxy__Url", Value = $"http://0.0.0.0:{ProxyPort}" });
+        // Bound on every interface (the Service, port-forward), registered under the pod IP, which the controller probes.
+        env.Add(new V1EnvVar { Name = "Proxy__AdvertisedUrl", Value = $"http://$(POD_IP):{ProxyPort}" });
         env.Add(new V1EnvVar { Name = "Proxy__Name", Value = "$(POD_NAME)" });
         var container = new V1Container
         {
@@ -212,7 +233,44 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
         return Deployment("node", o.Nodes, container, terminationGracePeriodSeconds: 60);
     }
 
-    private V1Deployment Deployment(string component, int replicas, V1Container container, IList<V1Volume>? volumes = null, long? terminationGracePeriodSeconds = null) => new()
+    /// <summary>
+    /// A .NET service's Deployment, meeting the restricted Pod Security profile: non-root by UID, no privilege
+    /// escalation, no capabilities, RuntimeDefault seccomp, a read-only root file system with an emptyDir at
+    /// /tmp (the runtime's diagnostics sockets, replicas' temp files), spread over nodes where the cluster can.
+    /// </summary>
+    private V1Deployment Deployment(string component, int replicas, V1Container container, IList<V1Volume>? volumes = null, long? terminationGracePeriodSeconds = null)
+    {
+        container.SecurityContext = ContainerSecurity();
+        container.VolumeMounts = [.. container.VolumeMounts ?? [], new V1VolumeMount { Name = "tmp", MountPath = "/tmp" }];
+        // Generous: a pod is not restarted while it starts (JIT on a cold node, the store not yet reachable).
+        container.StartupProbe ??= new V1Probe { HttpGet = container.LivenessProbe.HttpGet, PeriodSeconds = 2, FailureThreshold = 60, TimeoutSeconds = 2 };
+        return DeploymentObject(component, replicas, container, [.. volumes ?? [], new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("256Mi") } }],
+            terminationGracePeriodSeconds);
+    }
+
+    private static V1PodSecurityContext PodSecurity(long uid) => new()
+    {
+        RunAsNonRoot = true, RunAsUser = uid, RunAsGroup = uid, FsGroup = uid,
+        SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+    };
+
+    private static V1SecurityContext ContainerSecurity() => new()
+    {
+        RunAsNonRoot = true, AllowPrivilegeEscalation = false, ReadOnlyRootFilesystem = true,
+        Capabilities = new V1Capabilities { Drop = ["ALL"] },
+    };
+
+    /// <summary>At most one more pod of a component on any one machine than on another, where the scheduler can (a one-machine cluster still schedules).</summary>
+    private static List<V1TopologySpreadConstraint> Spread(string component) =>
+    [
+        new V1TopologySpreadConstraint
+        {
+            MaxSkew = 1, TopologyKey = "kubernetes.io/hostname", WhenUnsatisfiable = "ScheduleAnyway",
+            LabelSelector = new V1LabelSelector { MatchLabels = Labels(component) },
+        },
+    ];
+
+    private V1Deployment DeploymentObject(string component, int replicas, V1Container container, IList<V1Volume> volumes, long? terminationGracePeriodSeconds) => new()
     {
         ApiVersion = "apps/v1", Kind = "Deployment", Metadata = Meta(component, component),
         Spec = new V1DeploymentSpec
@@ -225,11 +283,44 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
                 Spec = new V1PodSpec
                 {
                     Containers = [container], Volumes = volumes, TerminationGracePeriodSeconds = terminationGracePeriodSeconds,
-                    SecurityContext = new V1PodSecurityContext { RunAsNonRoot = true },
+                    SecurityContext = PodSecurity(DotnetUid),
+                    TopologySpreadConstraints = Spread(component),
                 },
             },
         },
     };
+
+    /// <summary>
+    /// Who may reach what: Redis only from ServeAspire's own pods; node agents (and the replicas inside their pods,
+    /// on any port) only from controllers and proxies, the agent's API only from controllers; the controllers'
+    /// API from anywhere (it requires the cluster token), their internal port only from each other; proxies open.
+    /// </summary>
+    private IEnumerable<Manifest> NetworkPolicies()
+    {
+        V1NetworkPolicyPeer From(params string[] components) => new()
+        {
+            PodSelector = new V1LabelSelector
+            {
+                MatchLabels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = PartOf },
+                MatchExpressions = [new V1LabelSelectorRequirement { Key = "app.kubernetes.io/name", OperatorProperty = "In", Values = components }],
+            },
+        };
+        V1NetworkPolicyPort Port(int port) => new() { Port = port, Protocol = "TCP" };
+        V1NetworkPolicy Policy(string component, params V1NetworkPolicyIngressRule[] rules) => new()
+        {
+            ApiVersion = "networking.k8s.io/v1", Kind = "NetworkPolicy", Metadata = Meta(component, component),
+            Spec = new V1NetworkPolicySpec { PodSelector = new V1LabelSelector { MatchLabels = Labels(component) }, PolicyTypes = ["Ingress"], Ingress = rules },
+        };
+        if (o.ExternalRedis is null)
+            yield return new("redis-networkpolicy.yaml", Policy("redis", new V1NetworkPolicyIngressRule { FromProperty = [From("controller", "proxy", "node")], Ports = [Port(RedisPort)] }));
+        yield return new("node-networkpolicy.yaml", Policy("node",
+            new V1NetworkPolicyIngressRule { FromProperty = [From("controller")], Ports = [Port(NodePort)] },
+            // Replicas listen on the node pod's IP on ports of their own: proxies forward to them, controllers probe them.
+            new V1NetworkPolicyIngressRule { FromProperty = [From("proxy", "controller")] }));
+        yield return new("controller-networkpolicy.yaml", Policy("controller",
+            new V1NetworkPolicyIngressRule { Ports = [Port(ControllerApiPort)] },
+            new V1NetworkPolicyIngressRule { FromProperty = [From("controller")], Ports = [Port(ControllerInternalPort)] }));
+    }
 
     private V1Service Service(string name, string component, int port, string type, bool headless = false) => new()
     {
