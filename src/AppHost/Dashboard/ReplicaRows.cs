@@ -86,8 +86,10 @@ internal static class ReplicaRows
     {
         var (text, style) = StateOf(row);
         var properties = ImmutableArray.CreateBuilder<ResourcePropertySnapshot>();
-        properties.AddRange(s.Properties.Where(p => !p.Name.StartsWith("replica.", StringComparison.Ordinal) && p.Name != ParentNameProperty));
+        properties.AddRange(s.Properties.Where(p => !p.Name.StartsWith("replica.", StringComparison.Ordinal) && p.Name is not (ParentNameProperty or SourceProperty)));
         if (parentResourceName is not null) properties.Add(new(ParentNameProperty, parentResourceName));
+        // The grid's Source column (Aspire's KnownProperties.Resource.Source): where the replica comes from, and its PID.
+        properties.Add(new(SourceProperty, $"{(row.Application.Length > 0 ? row.Application + "/" : "")}{row.Deployment} pid {row.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-"}"));
         properties.Add(new("replica.id", row.ReplicaId));
         properties.Add(new("replica.deployment", row.Deployment));
         properties.Add(new("replica.application", row.Application));
@@ -111,6 +113,9 @@ internal static class ReplicaRows
 
     /// <summary>The property the dashboard nests a resource under its parent with (Aspire's KnownProperties.Resource.ParentName).</summary>
     public const string ParentNameProperty = "resource.parentName";
+
+    /// <summary>What the grid's Source column shows for a resource that is neither a project, an executable nor a container.</summary>
+    public const string SourceProperty = "resource.source";
 
     /// <summary>
     /// A valid Aspire resource name for a replica, <c>{deployment}-{replica id}</c> (letters, digits and single

@@ -108,6 +108,7 @@ public sealed class ReplicaRowsTests
         Assert.Equal("2", props["replica.restarts"]);
         Assert.Equal("137", props["replica.exitCode"]);
         Assert.Equal("killed", props["replica.deathCause"]);
+        Assert.Equal("sleepy/SleepyPid pid 41", props["resource.source"]);
         Assert.Equal(s.Properties.Length, props.Count); // no property twice
     }
 
