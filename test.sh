@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (redis-server), restores, builds, then unit and end-to-end tests.
+# Runs every test: installs what is missing (redis-server, chromium-headless-shell), restores, builds, then unit,
+# end-to-end and browser tests.
 # End-to-end tests start the whole AppHost on test ports (redis 16379, controller 18265, proxies 18000-18001).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,10 +22,17 @@ for project in tests/ServeAspire.UnitTests tests/ServeAspire.CliTests tests/Serv
         n > 0 { print; fflush(); n-- }' || true
   [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
 done
-# Totals from each run's closing block ("Total tests: 19 / Passed: 19 / Failed: 0").
+# The dashboard in a real browser (tests/browser, node's test runner, TAP): it starts its own AppHost
+# with the dashboard on, as ./run.sh does, so it runs after the .NET tests, never beside them.
+echo "== browser (the dashboard in headless Chromium)"
+{ (cd tests/browser && node --test --test-reporter=tap dashboard.test.mjs) 2>&1; echo $? > "$logs/browser.rc"; } \
+  | tee "$logs/browser.tap" | grep -E "^(not )?ok |^# (pass|fail) |^ +(error|expected|actual):" || true
+[ "$(cat "$logs/browser.rc")" -eq 0 ] || status=1
+# Totals from each run's closing block ("Total tests: 19 / Passed: 19 / Failed: 0"; TAP's "# pass 1 / # fail 0").
 count() { { grep -hE "^ +$1: +[0-9]+ *$" "$logs"/*.log || true; } | awk '{s+=$2} END {print s+0}'; }
-passed=$(count Passed)
-failed=$(count Failed)
+tap() { { grep -hE "^# $1 [0-9]+$" "$logs"/*.tap || true; } | awk '{s+=$3} END {print s+0}'; }
+passed=$(( $(count Passed) + $(tap pass) ))
+failed=$(( $(count Failed) + $(tap fail) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a run that crashed before its summary still fails
 echo "test.sh: $passed passed, $failed failed"
 exit $status

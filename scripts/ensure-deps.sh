@@ -19,3 +19,13 @@ command -v dotnet >/dev/null 2>&1 || { echo "the .NET 10 SDK is required (dotnet
 if [ ! -d tests/k8s-validate/node_modules/kubernetes-models ]; then
   (cd tests/k8s-validate && npm ci --no-audit --no-fund --silent)
 fi
+# The browser test (tests/browser): Debian's headless Chromium, driven by puppeteer-core (which never downloads a browser).
+if ! command -v chromium-headless-shell >/dev/null 2>&1; then
+  echo "installing: chromium-headless-shell"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium-headless-shell >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/puppeteer-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi

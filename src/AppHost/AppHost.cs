@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using ServeAspire.AppHost;
+using ServeAspire.AppHost.Dashboard;
 using ServeAspire.AppHost.Kubernetes;
 
 // `publish-k8s` options are ours, not configuration: keep them away from the builder.
@@ -8,6 +9,7 @@ var builder = DistributedApplication.CreateBuilder(publishK8s ? [] : args);
 var serve = ServeOptions.From(builder.Configuration);
 var restartable = new HashSet<string>();
 var controllers = new List<IResourceBuilder<ProjectResource>>();
+var nodes = new List<IResourceBuilder<ProjectResource>>();
 
 // The store: a real redis-server (no container runtime here), password-protected, AOF on.
 var redis = builder.AddServeRedis(serve);
@@ -55,10 +57,11 @@ for (var i = 0; i < serve.Proxies; i++)
 for (var i = 0; i < serve.Nodes; i++)
 {
     var name = $"node-{i}";
-    builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
+    var node = builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
         .WithServeDefaults(serve, redis)
         .WithClusterToken(authToken)
         .WithEnvironment("Node__Id", name);
+    nodes.Add(node);
     restartable.Add(name);
 }
 
@@ -66,6 +69,9 @@ for (var i = 0; i < serve.Nodes; i++)
 if (publishK8s)
     return KubernetesPublisher.Run(builder, serve, args[1..]);
 builder.AddKubernetesPublishStep(serve);
+
+// The dashboard: each replica a resource under its node, the cluster's status, failure drills as commands.
+builder.AddServeDashboard(serve, authToken, nodes);
 
 if (serve.RestartPolicy)
     builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable, TimeSpan.FromSeconds(serve.RestartDelaySeconds)));

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,7 +30,21 @@ internal sealed partial class RestartPolicyService(
         public DateTimeOffset RunningSince;
         public TimeSpan Backoff;
         public int Restarts;
+        public int? LastExitCode;
     }
+
+    /// <summary>The dashboard's restart count and last exit code of a restarted resource (properties of its snapshot).</summary>
+    private static Task PublishRestartsAsync(ResourceNotificationService notifications, ResourceEvent evt, Tracked t) =>
+        notifications.PublishUpdateAsync(evt.Resource, evt.ResourceId, s => s with
+        {
+            Properties = s.Properties.Where(p => p.Name is not (RestartsProperty or LastExitCodeProperty))
+                .Append(new(RestartsProperty, t.Restarts.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                .Append(new(LastExitCodeProperty, t.LastExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ""))
+                .ToImmutableArray(),
+        });
+
+    public const string RestartsProperty = "serve.restarts";
+    public const string LastExitCodeProperty = "serve.lastExitCode";
 
     private readonly ConcurrentDictionary<string, Tracked> _tracked = new();
 
@@ -51,6 +66,7 @@ internal sealed partial class RestartPolicyService(
                 if (state == KnownResourceStates.Stopping) t.StopRequested = true;
                 else if (state == KnownResourceStates.Running)
                 {
+                    if (t.Restarts > 0) await PublishRestartsAsync(notifications, evt, t);
                     if (DateTimeOffset.UtcNow - t.RunningSince > StableAfter) t.Backoff = firstDelay;
                     t.RunningSince = DateTimeOffset.UtcNow;
                     t.StopRequested = false;
@@ -61,6 +77,7 @@ internal sealed partial class RestartPolicyService(
                     t.Backoff = TimeSpan.FromTicks(Math.Max(firstDelay.Ticks, Math.Min(MaxBackoff.Ticks, t.Backoff.Ticks * 2)));
                     t.Restarts++;
                     Log.Restarting(logger, evt.Resource.Name, state!, evt.Snapshot.ExitCode, delay.TotalSeconds, t.Restarts);
+                    t.LastExitCode = evt.Snapshot.ExitCode;
                     _ = RestartAsync(commands, evt.ResourceId, evt.Resource.Name, delay, stoppingToken);
                 }
             }

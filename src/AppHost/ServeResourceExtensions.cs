@@ -77,10 +77,17 @@ internal static class ServeResourceExtensions
             ? project.WithEnvironment("Serve__AuthMode", "disabled")
             : project.WithEnvironment(ServeAspire.Security.ClusterToken.EnvVariable, token);
 
-    /// <summary>What every ServeAspire service gets: the store, the cluster name, and to wait for the store.</summary>
+    /// <summary>
+    /// What every ServeAspire service gets: the store, the cluster name, to wait for the store, and no HTTPS
+    /// certificate: every service speaks plain HTTP on loopback, so Aspire has no TLS to configure and its
+    /// "No trusted development certificate" banner does not apply (docs/dashboard.md).
+    /// </summary>
     public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve,
         IResourceBuilder<RedisServerResource> redis) =>
+#pragma warning disable ASPIRECERTIFICATES001 // evaluation API; the only switch that says "this resource uses no TLS"
         project
+            .WithoutHttpsCertificate()
+#pragma warning restore ASPIRECERTIFICATES001
             .WithReference(redis)
             .WithEnvironment("Controller__Cluster", serve.Cluster)
             .WithEnvironment("Proxy__Cluster", serve.Cluster)

@@ -49,8 +49,9 @@ public sealed record AutoscalingDetails(int MinReplicas, int MaxReplicas, int Ta
 
 /// <param name="CodeVersion">The code version the replica runs (a rolling update replaces the others).</param>
 /// <param name="UserConfigVersion">The user_config version it has applied.</param>
+/// <param name="StopReason">Why a STOPPING replica is being stopped (e.g. its health checks failed); null otherwise.</param>
 public sealed record ReplicaDetails(string NodeId, string NodeIp, string ActorId, string ActorName, string ReplicaId, ReplicaState State, int? Pid, double StartTimeS,
-    string? CodeVersion = null, string? UserConfigVersion = null);
+    string? CodeVersion = null, string? UserConfigVersion = null, string? StopReason = null);
 
 public sealed record TargetGroup(IReadOnlyList<Target> Targets, string RoutePrefix, string Protocol, string AppName);
 

@@ -70,7 +70,7 @@ internal sealed class ServeDetailsBuilder(DeploymentStateManager state, ICluster
             new Dictionary<string, double> { ["CPU"] = 1 },
             dep.Replicas.All.OrderBy(r => r.ReplicaId, StringComparer.Ordinal).Select(r => new ReplicaDetails(
                 r.NodeId, "127.0.0.1", r.ReplicaId, r.ActorName, r.ReplicaId, r.State, r.Pid, r.StartTime.ToUnixTimeMilliseconds() / 1000.0,
-                r.CodeVersion, r.UserConfigVersion)).ToList(),
+                r.CodeVersion, r.UserConfigVersion, r.State == ReplicaState.STOPPING ? r.StopReason : null)).ToList(),
             dep.Spec.Autoscaling is { } a
                 ? new AutoscalingDetails(a.MinReplicas, a.MaxReplicas, dep.TargetReplicas, dep.Running, dep.ScalingDecision, dep.ScalingDecidedAt?.ToUnixTimeMilliseconds() / 1000.0)
                 : null);
