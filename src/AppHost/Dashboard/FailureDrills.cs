@@ -21,30 +21,19 @@ internal sealed class FailureDrills(ServeApiClient api, string configFile, TimeP
 
     private static readonly TimeSpan FollowUpFor = TimeSpan.FromSeconds(90);
 
-    /// <summary>
-    /// <c>POST /api/actors/{replica id}/kill</c> (<c>no_restart</c>: true, as <c>ray.kill</c>). A controller
-    /// without that API (a bare 404/405, no JSON) gets the same fault by SIGKILL to the PID it reports.
-    /// </summary>
+    /// <summary><c>POST /api/actors/{replica id}/kill</c> with <c>no_restart</c> true, as <c>ray.kill</c>: replaced under a new name.</summary>
     public async Task<ExecuteCommandResult> KillReplicaAsync(string replicaId, ILogger log, CancellationToken ct)
     {
+        var replica = ReplicaRows.From(await api.ApplicationsAsync(ct), null).FirstOrDefault(r => r.ReplicaId == replicaId);
+        if (replica is not { IsDead: false }) return CommandResults.Failure($"replica {replicaId} is not running");
         var (status, body) = await api.KillActorAsync(replicaId, noRestart: true, ct);
-        if (status == HttpStatusCode.OK)
-        {
-            log.LogWarning("Drill: killed replica {ReplicaId} through the controller (POST /api/actors/{ReplicaId}/kill): {Response}", replicaId, replicaId, body);
-            return CommandResults.Success();
-        }
-        var routeMissing = status is HttpStatusCode.MethodNotAllowed || (status is HttpStatusCode.NotFound && !body.TrimStart().StartsWith('{'));
-        if (!routeMissing)
+        if (status != HttpStatusCode.OK)
         {
             log.LogError("Drill: the controller refused to kill replica {ReplicaId}: {Status} {Response}", replicaId, (int)status, body);
             return CommandResults.Failure($"{(int)status}: {body}");
         }
-        var replica = ReplicaRows.From(await api.ApplicationsAsync(ct), null).FirstOrDefault(r => r.ReplicaId == replicaId);
-        if (replica is not { Pid: { } pid, IsDead: false })
-            return CommandResults.Failure($"replica {replicaId} is not running");
-        if (!Signals.Send(pid, Signals.SigKill)) return CommandResults.Failure($"could not signal pid {pid}");
-        log.LogWarning("Drill: killed replica {Application}/{Deployment}#{ReplicaId} on {NodeId} with SIGKILL to pid {Pid} (this controller has no kill API)",
-            replica.Application, replica.Deployment, replicaId, replica.NodeId, pid);
+        log.LogWarning("Drill: killed replica {Application}/{Deployment}#{ReplicaId} on {NodeId} (pid {Pid}) through the controller (POST /api/actors/{ReplicaId}/kill): {Response}",
+            replica.Application, replica.Deployment, replicaId, replica.NodeId, replica.Pid, replicaId, body);
         _ = FollowReplacementAsync([replica], log);
         return CommandResults.Success();
     }
