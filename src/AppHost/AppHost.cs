@@ -10,13 +10,16 @@ var serve = ServeOptions.From(builder.Configuration);
 var restartable = new HashSet<string>();
 var controllers = new List<IResourceBuilder<ProjectResource>>();
 var nodes = new List<IResourceBuilder<ProjectResource>>();
+// Publishing for azd/aspirate (manifest, `aspire publish`): containers, parameters and endpoint references
+// instead of this machine's executables, paths and loopback ports (PublishedModel.cs).
+var publishing = builder.ExecutionContext.IsPublishMode;
 
 // The store: a real redis-server (no container runtime here), password-protected, AOF on.
-var redis = builder.AddServeRedis(serve);
+IResourceBuilder<IResourceWithConnectionString> redis = publishing ? builder.AddPublishedRedis() : builder.AddServeRedis(serve);
 restartable.Add(redis.Resource.Name);
 
 // One cluster token for the control plane (controllers' /api, node agents); proxies and replicas never get it.
-var authToken = builder.AddServeAuthToken(serve);
+var authToken = publishing && !serve.AuthDisabled ? builder.AddPublishedAuthToken() : builder.AddServeAuthToken(serve);
 
 // Two controllers: one leads (lease in Redis), the other stands by. Both answer the REST API on
 // ControllerPort (shared with SO_REUSEPORT); each also has its own port for health checks and forwarding.
@@ -29,28 +32,36 @@ for (var i = 0; i < serve.Controllers; i++)
         .WithServeDefaults(serve, redis)
         .WithClusterToken(authToken)
         .WithEnvironment("Controller__Name", name)
-        .WithEnvironment("Controller__Url", serve.ControllerUrl)
-        .WithEnvironment("Controller__InternalUrl", internalUrl)
-        .WithEnvironment("Controller__ExpectedNodes", serve.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture))
-        .WithHttpEndpoint(port: internalPort, isProxied: false)
-        .WithHttpHealthCheck("/health");
+        .WithEnvironment("Controller__ExpectedNodes", serve.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    if (publishing)
+        controller.AsPublishedController(File.ReadAllText(ServeResourceExtensions.DefaultServeConfig(builder, serve)));
+    else
+        controller
+            .WithEnvironment("Controller__Url", serve.ControllerUrl)
+            .WithEnvironment("Controller__InternalUrl", internalUrl)
+            .WithHttpEndpoint(port: internalPort, isProxied: false)
+            .WithHttpHealthCheck("/health");
     controllers.Add(controller);
     restartable.Add(name);
 }
 
-builder.AddServeConfigDeployment(serve, controllers, authToken);
+if (!publishing) builder.AddServeConfigDeployment(serve, controllers, authToken);
 
 for (var i = 0; i < serve.Proxies; i++)
 {
     var port = serve.ProxyBasePort + i;
     var url = $"http://127.0.0.1:{port}";
     var name = $"proxy-{i}";
-    builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
+    var proxy = builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
         .WithServeDefaults(serve, redis)
-        .WithEnvironment("Proxy__Name", name)
-        .WithEnvironment("Proxy__Url", url)
-        .WithHttpEndpoint(port: port, isProxied: false)
-        .WithHttpHealthCheck("/-/healthz");
+        .WithEnvironment("Proxy__Name", name);
+    if (publishing)
+        proxy.AsPublishedProxy();
+    else
+        proxy
+            .WithEnvironment("Proxy__Url", url)
+            .WithHttpEndpoint(port: port, isProxied: false)
+            .WithHttpHealthCheck("/-/healthz");
     restartable.Add(name);
 }
 
@@ -61,6 +72,7 @@ for (var i = 0; i < serve.Nodes; i++)
         .WithServeDefaults(serve, redis)
         .WithClusterToken(authToken)
         .WithEnvironment("Node__Id", name);
+    if (publishing) node.AsPublishedNode();
     nodes.Add(node);
     restartable.Add(name);
 }
@@ -71,9 +83,9 @@ if (publishK8s)
 builder.AddKubernetesPublishStep(serve);
 
 // The dashboard: each replica a resource under its node, the cluster's status, failure drills as commands.
-builder.AddServeDashboard(serve, authToken, nodes);
+if (!publishing) builder.AddServeDashboard(serve, authToken, nodes);
 
-if (serve.RestartPolicy)
+if (serve.RestartPolicy && !publishing)
     builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable, TimeSpan.FromSeconds(serve.RestartDelaySeconds)));
 
 builder.Build().Run();

@@ -83,11 +83,14 @@ internal static class ServeResourceExtensions
     /// "No trusted development certificate" banner does not apply (docs/dashboard.md).
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve,
-        IResourceBuilder<RedisServerResource> redis) =>
+        IResourceBuilder<IResourceWithConnectionString> redis) =>
 #pragma warning disable ASPIRECERTIFICATES001 // evaluation API; the only switch that says "this resource uses no TLS"
         project
             .WithoutHttpsCertificate()
 #pragma warning restore ASPIRECERTIFICATES001
+            // The connection string only (ConnectionStrings__redis): not Aspire's REDIS_* split, which would put
+            // the password in four more variables and a URI-encoded copy in the published manifest.
+            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString)
             .WithReference(redis)
             .WithEnvironment("Controller__Cluster", serve.Cluster)
             .WithEnvironment("Proxy__Cluster", serve.Cluster)

@@ -70,6 +70,12 @@ public sealed class ControllerOptions : IValidatableObject
     public string? ServeConfigFile { get; set; }
 
     /// <summary>
+    /// The same initial Serve config given as text (YAML or JSON), for platforms that pass settings as
+    /// environment variables rather than files (the Aspire manifest for azd and aspirate). The file wins when both are set.
+    /// </summary>
+    public string? ServeConfigYaml { get; set; }
+
+    /// <summary>
     /// How many nodes the cluster was started with (the AppHost and the Kubernetes manifests set it).
     /// A deployment's first placement in a tenure waits until this many are live, at most
     /// <see cref="NodeSettleTimeout"/>. 0: unknown, wait until the set is unchanged for <see cref="NodeSettleWindow"/>.

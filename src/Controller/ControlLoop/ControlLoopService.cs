@@ -183,9 +183,11 @@ internal sealed partial class ControlLoopService(
             Log.CheckpointInvalid(logger, result.Summary);
         }
         Log.RecoveredEmpty(logger, token);
-        if (options.Value.ServeConfigFile is { Length: > 0 } file && File.Exists(file))
+        var (file, text) = options.Value.ServeConfigFile is { Length: > 0 } path && File.Exists(path)
+            ? (path, await File.ReadAllTextAsync(path, cancellationToken))
+            : (nameof(ControllerOptions.ServeConfigYaml), options.Value.ServeConfigYaml);
+        if (!string.IsNullOrWhiteSpace(text))
         {
-            var text = await File.ReadAllTextAsync(file, cancellationToken);
             var document = ConfigDocument.Parse(text, limits, out var parseError);
             var initial = parseError is null ? ConfigValidator.Validate(document, resolver, limits) : new ConfigValidationResult(null, [parseError], []);
             if (!initial.IsValid)

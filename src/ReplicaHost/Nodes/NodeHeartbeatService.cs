@@ -34,9 +34,9 @@ internal sealed partial class NodeHeartbeatService(
         var started = new TaskCompletionSource();
         using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
             await started.Task.WaitAsync(stoppingToken);
-        identity.Address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-            ?? throw new InvalidOperationException("node has no listening address");
         var opts = options.Value;
+        identity.Address = AdvertisedAddress.Resolve(server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? throw new InvalidOperationException("node has no listening address"), opts.AdvertisedHost);
         Log.NodeStarted(logger, opts.Id, identity.InstanceId, identity.Address);
 
         using var timer = new PeriodicTimer(opts.HeartbeatInterval, time);

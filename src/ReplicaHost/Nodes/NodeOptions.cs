@@ -19,6 +19,12 @@ public sealed class NodeOptions
     /// <summary>Address replicas listen on (each on a free port): loopback locally, the pod IP in Kubernetes so proxies in other pods reach them.</summary>
     [Required] public string ReplicaBindAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// The host the node registers for itself and its replicas when <see cref="Url"/> or <see cref="ReplicaBindAddress"/>
+    /// is a wildcard (0.0.0.0, [::]), as in a container. Default: this machine's first non-loopback IPv4 address.
+    /// </summary>
+    public string? AdvertisedHost { get; set; }
+
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a registration lives without a heartbeat before the controller treats the node as dead.</summary>

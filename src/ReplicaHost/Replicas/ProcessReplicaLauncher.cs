@@ -9,5 +9,5 @@ internal sealed class ProcessReplicaLauncher(IOptions<NodeOptions> options, Time
 {
     // The supervisor's logger category, as before the launcher seam: replica output keeps showing under it.
     public IReplica Start(StartReplicaRequest request) =>
-        ReplicaProcess.Start(request, options.Value.Id, options.Value.ReplicaBindAddress, logger, time);
+        ReplicaProcess.Start(request, options.Value.Id, options.Value.ReplicaBindAddress, options.Value.AdvertisedHost, logger, time);
 }

@@ -31,6 +31,7 @@ internal sealed partial class ReplicaProcess : IReplica
     private int? _exitCode;
     private string? _userConfigVersion;
     private string? _reconfigureError;
+    private string? _advertisedHost;
 
     public StartReplicaRequest Request { get; }
     public DateTimeOffset StartedAt { get; }
@@ -51,7 +52,8 @@ internal sealed partial class ReplicaProcess : IReplica
         Pid = process.Id;
     }
 
-    public static ReplicaProcess Start(StartReplicaRequest request, string nodeId, string bindAddress, ILogger logger, TimeProvider time)
+    /// <param name="advertisedHost">Where other processes reach the replica when <paramref name="bindAddress"/> is a wildcard (<see cref="Nodes.AdvertisedAddress"/>).</param>
+    public static ReplicaProcess Start(StartReplicaRequest request, string nodeId, string bindAddress, string? advertisedHost, ILogger logger, TimeProvider time)
     {
         var psi = new ProcessStartInfo
         {
@@ -82,7 +84,7 @@ internal sealed partial class ReplicaProcess : IReplica
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         process.Start();
-        var replica = new ReplicaProcess(request, process, logger, time);
+        var replica = new ReplicaProcess(request, process, logger, time) { _advertisedHost = advertisedHost };
         process.OutputDataReceived += (_, e) => replica.OnOutput(e.Data);
         process.ErrorDataReceived += (_, e) => replica.OnOutput(e.Data);
         process.Exited += (_, _) => replica.OnProcessExited();
@@ -133,13 +135,13 @@ internal sealed partial class ReplicaProcess : IReplica
         if (line is null) return;
         if (line.StartsWith(ListeningMarker, StringComparison.Ordinal))
         {
-            lock (_lock) _url = line[ListeningMarker.Length..].Trim();
+            lock (_lock) _url = Nodes.AdvertisedAddress.Resolve(line[ListeningMarker.Length..].Trim(), _advertisedHost);
         }
         else if (line.StartsWith(ReadyMarker, StringComparison.Ordinal))
         {
             lock (_lock)
             {
-                _url = line[ReadyMarker.Length..].Trim();
+                _url = Nodes.AdvertisedAddress.Resolve(line[ReadyMarker.Length..].Trim(), _advertisedHost);
                 if (_state == ReplicaProcessState.STARTING) _state = ReplicaProcessState.RUNNING;
             }
             Log.ReplicaReady(_logger, Request.Deployment, Request.ReplicaId, Pid, _url);
