@@ -35,7 +35,8 @@ public sealed class ContainerConfigTests
         var ports = json.GetProperty("Items").GetProperty("ContainerPort").EnumerateArray().Select(p => int.Parse(p.GetProperty("Identity").GetString()!)).ToList();
         var command = json.GetProperty("Items").GetProperty("ContainerAppCommand").EnumerateArray().Select(p => p.GetProperty("Identity").GetString()).ToList();
         Assert.Equal("app", props.GetProperty("ContainerUser").GetString());
-        Assert.Contains(command, c => c!.Contains(assembly));
+        // The exact entrypoint: a working directory without its trailing slash once made it "/appServeAspire.X.dll".
+        Assert.Equal(["dotnet", $"/app/{assembly}.dll"], command);
 
         var dir = Publisher.Publish();
         try
