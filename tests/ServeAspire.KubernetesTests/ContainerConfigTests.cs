@@ -60,4 +60,60 @@ public sealed class ContainerConfigTests
         Assert.True(code == 3, output);
         Assert.Contains("cannot reach the base-image registry https://127.0.0.1:9", output);
     }
+
+    private static JsonElement ContainerConfig(string project, params string[] properties)
+    {
+        var (code, output) = Publisher.Run("dotnet",
+            ["msbuild", project, "-nologo", "-restore", "-t:ComputeContainerConfig", "-p:Configuration=Debug", .. properties.Select(p => $"-p:{p}"),
+             "-getProperty:ContainerBaseImage", "-getProperty:ContainerRegistry", "-getProperty:ContainerRepository", "-getProperty:ContainerImageTag",
+             "-getProperty:ContainerWorkingDirectory", "-getItem:ContainerAppCommand", "-getItem:ContainerEnvironmentVariable"],
+            Publisher.RepoRoot);
+        Assert.True(code == 0, output);
+        return JsonDocument.Parse(output[output.IndexOf('{')..]).RootElement;
+    }
+
+    private static List<string?> Command(JsonElement config) =>
+        config.GetProperty("Items").GetProperty("ContainerAppCommand").EnumerateArray().Select(p => p.GetProperty("Identity").GetString()).ToList();
+
+    /// <summary>
+    /// A user's deployment assembly reaches the cluster as a layer on the published images (samples/MyDeployments):
+    /// based on exactly the image the manifests run, with the base's entrypoint, the assembly on SERVE_DEPLOYMENT_PATH.
+    /// </summary>
+    [Theory]
+    [InlineData("node", "ReplicaHost")]
+    [InlineData("controller", "Controller")]
+    public void UserDeployments_LayerOntoThePublishedImage_TheManifestsRun(string layer, string baseProject)
+    {
+        var user = ContainerConfig(Path.Combine("samples", "MyDeployments", "MyDeployments.csproj"), $"ServeLayerOn={layer}");
+        var baseImage = ContainerConfig(Path.Combine("src", baseProject, $"{baseProject}.csproj"));
+        var props = user.GetProperty("Properties");
+        var bp = baseImage.GetProperty("Properties");
+        var baseRef = $"{bp.GetProperty("ContainerRegistry").GetString()}/{bp.GetProperty("ContainerRepository").GetString()}:{bp.GetProperty("ContainerImageTag").GetString()}";
+        Assert.Equal(baseRef, props.GetProperty("ContainerBaseImage").GetString());
+        Assert.Equal(Command(baseImage), Command(user)); // the base's program, not the library
+        Assert.Equal($"mydeployments/{layer}", props.GetProperty("ContainerRepository").GetString());
+        var env = user.GetProperty("Items").GetProperty("ContainerEnvironmentVariable").EnumerateArray()
+            .ToDictionary(e => e.GetProperty("Identity").GetString()!, e => e.GetProperty("Value").GetString());
+        Assert.Equal("/app/deployments", env["SERVE_DEPLOYMENT_PATH"]);
+        Assert.Equal("/app/deployments/", props.GetProperty("ContainerWorkingDirectory").GetString());
+
+        var dir = Publisher.Publish();
+        try
+        {
+            var deployment = layer == "node" ? "node" : "controller";
+            var manifest = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(dir, $"{deployment}-deployment.yaml")), strict: true).OfType<V1Deployment>().Single();
+            Assert.Equal(baseRef, manifest.Spec.Template.Spec.Containers.Single().Image);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void UserDeployments_ALayerOnAnythingElse_IsRefusedByName()
+    {
+        var (code, output) = Publisher.Run("dotnet",
+            ["msbuild", Path.Combine("samples", "MyDeployments", "MyDeployments.csproj"), "-nologo", "-t:ComputeContainerConfig", "-p:Configuration=Debug", "-p:ServeLayerOn=proxy"],
+            Publisher.RepoRoot);
+        Assert.NotEqual(0, code);
+        Assert.Contains("ServeLayerOn must be 'node' or 'controller', not 'proxy'", output);
+    }
 }
