@@ -24,7 +24,8 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
                 import_path: Samples:Slow
                 deployments: [ { name: Slow, num_replicas: 2, max_ongoing_requests: 10 } ]
             """;
-        var (status, body) = await app.PutConfigAsync("http_options: { request_timeout_s: 2 }\n" + apps);
+        // 4 s: the burst below needs 1.6 s (a queued request behind a 0.8 s one); the margin is for a CPU shared with other runs.
+        var (status, body) = await app.PutConfigAsync("http_options: { request_timeout_s: 4 }\n" + apps);
         Assert.True(status == 200, body);
         await FailureScenario.RunningAsync(app, 2, "slow", "Slow");
         await FailureScenario.RunningAsync(app, 2, "post", "Slow");
@@ -33,7 +34,7 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         using (var slow = await app.Http.GetAsync(new Uri(app.Proxy(0), "/slow?ms=5000")))
         {
             Assert.True(slow.StatusCode == HttpStatusCode.RequestTimeout, $"expected 408, got {(int)slow.StatusCode}: {await slow.Content.ReadAsStringAsync()}");
-            Assert.Contains("request_timeout_s=2", JsonNode.Parse(await slow.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+            Assert.Contains("request_timeout_s=4", JsonNode.Parse(await slow.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
         }
 
         // Backpressure: 2 replicas × max_ongoing_requests 1, queue of 1 → of 5 concurrent requests, 3 fit, 2 are refused
@@ -52,8 +53,8 @@ public sealed class ProxyDataPathTests(ITestOutputHelper output)
         // A replica dies with requests in flight: the GETs are replayed on the other replica, the POSTs get 502.
         var (putStatus, putBody) = await app.PutConfigAsync("http_options: { request_timeout_s: 30 }\n" + apps);
         Assert.True(putStatus == 200, $"PUT config: {putStatus} {putBody}");
-        // The proxy has the new table once a 2.5 s request (over the old 2 s limit) succeeds.
-        await ServeApp.WaitUntilAsync(async () => (await app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=2500"))).StatusCode, s => s == HttpStatusCode.OK,
+        // The proxy has the new table once a 4.5 s request (over the old 4 s limit) succeeds.
+        await ServeApp.WaitUntilAsync(async () => (await app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=4500"))).StatusCode, s => s == HttpStatusCode.OK,
             TimeSpan.FromSeconds(30), "proxy-0 to apply request_timeout_s: 30");
         var replicas = await app.ReplicasAsync("post", "Slow");
         var gets = Enumerable.Range(0, 4).Select(_ => app.Http.GetAsync(new Uri(app.Proxy(0), "/post?ms=3000"))).ToList();
