@@ -46,8 +46,10 @@ internal static class Extensions
         builder.Services.AddSingleton<IProxyProbe, HttpProxyProbe>();
         builder.Services.AddSingleton<ProxyStateManager>();
         builder.Services.AddHttpForwarder();
-        StoreAddress.NormalizeIn(builder.Configuration);
-        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
+        // Any address form (redis://, rediss://, sentinel://, a connection string); secrets and Store:CaFile go into the options only.
+        var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);
+        builder.Services.AddSingleton(store);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: configureStore);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.ConfigureHttpJsonOptions(o =>
