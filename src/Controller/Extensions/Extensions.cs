@@ -17,6 +17,7 @@ using ServeAspire.Controller.Routing;
 using ServeAspire.Runtime;
 using ServeAspire.Security;
 using ServeAspire.Store;
+using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Extensions;
 
@@ -50,6 +51,7 @@ internal static class Extensions
         var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);
         builder.Services.AddSingleton(store);
         builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: configureStore);
+        var durability = StoreDurability.From(builder.Configuration, store);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -59,7 +61,8 @@ internal static class Extensions
         });
         builder.Services.AddSingleton<IDeploymentResolver>(_ => new DeploymentCatalog());
         builder.Services.AddSingleton(sp => ConfigLimits.Default with { MaxReplicas = sp.GetRequiredService<IOptions<ControllerOptions>>().Value.MaxReplicas });
-        builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
+        builder.Services.AddSingleton<IClusterStore>(sp => new RedisClusterStore(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<StoreKeys>(),
+            sp.GetRequiredService<TimeProvider>(), durability));
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
         builder.Services.AddSingleton(sp => new RoutingTablePublisher(sp.GetRequiredService<IClusterStore>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<IReplicaHealthProbe, HttpReplicaHealthProbe>();
