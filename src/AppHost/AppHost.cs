@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using ServeAspire.AppHost;
 using ServeAspire.AppHost.Kubernetes;
+using ServeAspire.AppHost.Store;
 
 // `publish-k8s` options are ours, not configuration: keep them away from the builder.
 var publishK8s = args.Length > 0 && args[0] == "publish-k8s";
@@ -9,9 +10,10 @@ var serve = ServeOptions.From(builder.Configuration);
 var restartable = new HashSet<string>();
 var controllers = new List<IResourceBuilder<ProjectResource>>();
 
-// The store: a real redis-server (no container runtime here), password-protected, AOF on.
-var redis = builder.AddServeRedis(serve);
-restartable.Add(redis.Resource.Name);
+// The store: real redis-server processes (no container runtime here), password-protected, AOF on:
+// one (Serve:Store=single), one over TLS only (tls), or a primary, two replicas and three Sentinels (sentinel).
+var store = builder.AddServeStore(serve, ServeResourceExtensions.ResolveStateDir(builder, serve));
+foreach (var resource in store.Resources) restartable.Add(resource.Resource.Name);
 
 // One cluster token for the control plane (controllers' /api, node agents); proxies and replicas never get it.
 var authToken = builder.AddServeAuthToken(serve);
@@ -24,7 +26,7 @@ for (var i = 0; i < serve.Controllers; i++)
     var internalPort = serve.ControllerPort + 1 + i;
     var internalUrl = $"http://127.0.0.1:{internalPort}";
     var controller = builder.AddProject<Projects.Controller>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithClusterToken(authToken)
         .WithEnvironment("Controller__Name", name)
         .WithEnvironment("Controller__Url", serve.ControllerUrl)
@@ -44,7 +46,7 @@ for (var i = 0; i < serve.Proxies; i++)
     var url = $"http://127.0.0.1:{port}";
     var name = $"proxy-{i}";
     builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithEnvironment("Proxy__Name", name)
         .WithEnvironment("Proxy__Url", url)
         .WithHttpEndpoint(port: port, isProxied: false)
@@ -56,7 +58,7 @@ for (var i = 0; i < serve.Nodes; i++)
 {
     var name = $"node-{i}";
     builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithClusterToken(authToken)
         .WithEnvironment("Node__Id", name);
     restartable.Add(name);
