@@ -23,7 +23,7 @@ internal static class Resp
             if (caFile is not null)
             {
                 // The same validation the services do: the server's certificate chains to our CA and names 127.0.0.1.
-                using var ca = X509Certificate2.CreateFromPemFile(caFile);
+                using var ca = X509Certificate2.CreateFromPem(File.ReadAllText(caFile));
                 var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
                 policy.CustomTrustStore.Add(ca);
                 var ssl = new SslStream(stream);
@@ -37,7 +37,7 @@ internal static class Resp
             if (auth is not ["OK"]) return null;
             return await reader.ReadAsync(timeout.Token);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or FormatException)
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or System.Security.Cryptography.CryptographicException or FormatException)
         {
             return null;
         }

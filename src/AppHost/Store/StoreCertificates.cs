@@ -57,7 +57,7 @@ internal static class StoreCertificates
         if (!File.Exists(f.CaCert) || !File.Exists(f.ServerCert) || !File.Exists(f.ServerKey)) return false;
         try
         {
-            using var ca = X509Certificate2.CreateFromPemFile(f.CaCert);
+            using var ca = X509Certificate2.CreateFromPem(File.ReadAllText(f.CaCert));
             using var server = X509Certificate2.CreateFromPemFile(f.ServerCert, f.ServerKey);
             var soon = DateTime.Now.AddDays(7);
             return ca.NotAfter > soon && server.NotAfter > soon && server.Issuer == ca.Subject;

@@ -247,10 +247,13 @@ public sealed class ServeApp : IAsyncDisposable
         var app = await builder.BuildAsync(ct);
         try
         {
-            await app.StartAsync(ct);
+            // Bounded: an app that never gets healthy fails the test (and is disposed below) instead of hanging it.
+            using var startup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            startup.CancelAfter(TimeSpan.FromMinutes(3));
+            await app.StartAsync(startup.Token);
             // Healthy proxies have a routing table: from here on a client's request has somewhere to go.
             foreach (var resource in new[] { "controller-0", "controller-1", "proxy-0", "proxy-1" })
-                await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
+                await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, startup.Token);
         }
         catch
         {

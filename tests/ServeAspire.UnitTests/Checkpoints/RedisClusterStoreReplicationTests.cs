@@ -24,6 +24,17 @@ public sealed class RedisClusterStoreReplicationTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // xUnit does not call DisposeAsync when this throws: end the processes here then.
+        try { await StartAsync(); }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartAsync()
+    {
         var primaryPort = FreePort();
         var replicaPort = FreePort();
         _primary = Start("--port", Str(primaryPort));
