@@ -29,7 +29,9 @@ SERVE_FAILOVER_REPORT="$report" dotnet test tests/ServeAspire.EndToEndTests -c D
   echo "expects. The update rows (user_config, rolling update, failing new version) load the 4-replica"
   echo "Configurable deployment at 50 GET/s; there the fault is the PUT and *seconds* run to the update done."
   echo "The autoscaling rows load the autoscaled Slow deployment (12 GET/s of 400 ms; the scale-from-zero row"
-  echo "10 GET/s of 300 ms from 0 replicas, so its p99 is the cold start). Each scenario's asserted bounds: docs/testing.md."
+  echo "10 GET/s of 300 ms from 0 replicas, so its p99 is the cold start). The store rows (Sentinel failover, whole"
+  echo "store down) run Serve:Store=sentinel: a primary, two replicas and three Sentinels (docs/store.md); their"
+  echo "seconds run from the kill until a config PUT made after it is applied. Each scenario's asserted bounds: docs/testing.md."
   echo
   echo "| scenario | sent | failed | in flight at fault | p99 ms | slowest ms | seconds to full strength |"
   echo "|---|---|---|---|---|---|---|"

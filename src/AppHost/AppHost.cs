@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using ServeAspire.AppHost;
 using ServeAspire.AppHost.Dashboard;
 using ServeAspire.AppHost.Kubernetes;
+using ServeAspire.AppHost.Store;
 
 // `publish-k8s` options are ours, not configuration: keep them away from the builder.
 var publishK8s = args.Length > 0 && args[0] == "publish-k8s";
@@ -14,9 +15,11 @@ var nodes = new List<IResourceBuilder<ProjectResource>>();
 // instead of this machine's executables, paths and loopback ports (PublishedModel.cs).
 var publishing = builder.ExecutionContext.IsPublishMode;
 
-// The store: a real redis-server (no container runtime here), password-protected, AOF on.
-IResourceBuilder<IResourceWithConnectionString> redis = publishing ? builder.AddPublishedRedis() : builder.AddServeRedis(serve);
-restartable.Add(redis.Resource.Name);
+// The store: real redis-server processes (no container runtime here), password-protected, AOF on:
+// one (Serve:Store=single), one over TLS only (tls), or a primary, two replicas and three Sentinels (sentinel).
+// Published: Aspire's Redis container.
+var store = publishing ? builder.AddPublishedStore() : builder.AddServeStore(serve, ServeResourceExtensions.ResolveStateDir(builder, serve));
+foreach (var resource in store.Resources) restartable.Add(resource.Resource.Name);
 
 // One cluster token for the control plane (controllers' /api, node agents); proxies and replicas never get it.
 var authToken = publishing && !serve.AuthDisabled ? builder.AddPublishedAuthToken() : builder.AddServeAuthToken(serve);
@@ -29,7 +32,7 @@ for (var i = 0; i < serve.Controllers; i++)
     var internalPort = serve.ControllerPort + 1 + i;
     var internalUrl = $"http://127.0.0.1:{internalPort}";
     var controller = builder.AddProject<Projects.Controller>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithClusterToken(authToken)
         .WithEnvironment("Controller__Name", name)
         .WithEnvironment("Controller__ExpectedNodes", serve.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -53,7 +56,7 @@ for (var i = 0; i < serve.Proxies; i++)
     var url = $"http://127.0.0.1:{port}";
     var name = $"proxy-{i}";
     var proxy = builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithEnvironment("Proxy__Name", name);
     if (publishing)
         proxy.AsPublishedProxy();
@@ -69,7 +72,7 @@ for (var i = 0; i < serve.Nodes; i++)
 {
     var name = $"node-{i}";
     var node = builder.AddProject<Projects.ReplicaHost>(name, launchProfileName: null)
-        .WithServeDefaults(serve, redis)
+        .WithServeDefaults(serve, store)
         .WithClusterToken(authToken)
         .WithEnvironment("Node__Id", name);
     if (publishing) node.AsPublishedNode();

@@ -19,12 +19,14 @@ internal static class PublishedModel
     /// second with a change (Aspire's Redis starts redis-server from a shell line of its own, so run mode's
     /// AOF flags cannot be added; a production store is docs/store.md's subject).
     /// </summary>
-    public static IResourceBuilder<RedisResource> AddPublishedRedis(this IDistributedApplicationBuilder builder)
+    public static Store.ServeStore AddPublishedStore(this IDistributedApplicationBuilder builder)
     {
         var password = builder.AddParameter("redis-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true);
-        return builder.AddRedis("redis", password: password)
+        var redis = builder.AddRedis("redis", password: password)
             .WithDataVolume("serveaspire-redis-data")
             .WithPersistence(TimeSpan.FromSeconds(1), 1);
+        // "{redis.connectionString}" in the manifest: the deploying tool resolves it. Waiting for the store is run mode's business.
+        return new Store.ServeStore(ReferenceExpression.Create($"{redis.Resource}"), [], null);
     }
 
     /// <summary>The cluster token as a generated secret parameter (the deploying tool keeps it), not a file on this machine.</summary>

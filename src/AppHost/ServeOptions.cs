@@ -8,6 +8,14 @@ internal sealed class ServeOptions
     /// <summary>Redis key namespace, so several clusters can share one Redis.</summary>
     public string Cluster { get; set; } = "default";
     public int RedisPort { get; set; } = 6379;
+    /// <summary>
+    /// The local store (see docs/store.md): <c>single</c> (one redis-server, the default), <c>tls</c> (the same, TLS only,
+    /// with a generated CA) or <c>sentinel</c> (a primary, two replicas and three Sentinels).
+    /// </summary>
+    public string Store { get; set; } = "single";
+    public StoreMode StoreMode => Enum.Parse<StoreMode>(Store, ignoreCase: true);
+    /// <summary>With Serve:Store=sentinel, Sentinel i listens on SentinelPort + i (default RedisPort + 20000: 26379 beside 6379).</summary>
+    public int SentinelPort { get; set; }
     public int ControllerPort { get; set; } = 8265;
     /// <summary>proxy-i listens on ProxyBasePort + i.</summary>
     public int ProxyBasePort { get; set; } = 8000;
@@ -37,6 +45,10 @@ internal sealed class ServeOptions
         int Int(string key, int fallback) => int.TryParse(s[key], out var v) ? v : fallback;
         o.Cluster = s[nameof(Cluster)] is { Length: > 0 } c ? c : o.Cluster;
         o.RedisPort = Int(nameof(RedisPort), o.RedisPort);
+        o.Store = s[nameof(Store)] is { Length: > 0 } store ? store : o.Store;
+        if (!Enum.TryParse<StoreMode>(o.Store, ignoreCase: true, out _) || int.TryParse(o.Store, out _))
+            throw new InvalidOperationException($"Serve:Store must be 'single' (the default), 'tls' or 'sentinel', got '{o.Store}'");
+        o.SentinelPort = Int(nameof(SentinelPort), o.RedisPort + 20000);
         o.ControllerPort = Int(nameof(ControllerPort), o.ControllerPort);
         o.ProxyBasePort = Int(nameof(ProxyBasePort), o.ProxyBasePort);
         o.Proxies = Int(nameof(Proxies), o.Proxies);
@@ -53,3 +65,6 @@ internal sealed class ServeOptions
         return o;
     }
 }
+
+/// <summary>The local store's shape (<c>Serve:Store</c>).</summary>
+internal enum StoreMode { Single, Tls, Sentinel }

@@ -10,49 +10,6 @@ namespace ServeAspire.AppHost;
 internal static class ServeResourceExtensions
 {
     /// <summary>
-    /// redis-server as an executable: password from a generated secret parameter, written to a
-    /// config file under the state folder (so it never shows in arguments or logs), AOF on, and a
-    /// health check that authenticates and PINGs.
-    /// </summary>
-    public static IResourceBuilder<RedisServerResource> AddServeRedis(
-        this IDistributedApplicationBuilder builder, ServeOptions serve)
-    {
-        var stateDir = ResolveStateDir(builder, serve);
-        var dataDir = Path.Combine(stateDir, "redis");
-        var confPath = Path.Combine(stateDir, "redis.conf");
-        var password = builder.AddParameter("redis-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true);
-
-        var healthKey = "redis-ping";
-        Directory.CreateDirectory(stateDir);
-        var redis = builder.AddResource(new RedisServerResource("redis", stateDir, serve.RedisPort, password.Resource))
-            .WithArgs(confPath)
-            .WithHealthCheck(healthKey);
-        builder.Services.AddHealthChecks().AddAsyncCheck(healthKey, async ct =>
-        {
-            var pwd = await password.Resource.GetValueAsync(ct) ?? "";
-            return await PingAsync(serve.RedisPort, pwd, ct) ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("redis does not answer PING");
-        });
-        builder.Eventing.Subscribe<BeforeResourceStartedEvent>(redis.Resource, async (_, ct) =>
-        {
-            Directory.CreateDirectory(dataDir);
-            var pwd = await password.Resource.GetValueAsync(ct) ?? throw new InvalidOperationException("no redis password");
-            var conf = new StringBuilder()
-                .AppendLine($"port {serve.RedisPort}")
-                .AppendLine("bind 127.0.0.1")
-                .AppendLine("protected-mode yes")
-                .AppendLine($"requirepass \"{pwd}\"")
-                .AppendLine("appendonly yes")
-                .AppendLine("appendfsync everysec")
-                .AppendLine($"dir \"{dataDir}\"")
-                .AppendLine("daemonize no")
-                .ToString();
-            await File.WriteAllTextAsync(confPath, conf, ct);
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(confPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        });
-        return redis;
-    }
-
-    /// <summary>
     /// The cluster token (null when <c>Serve:AuthMode=disabled</c>): a secret parameter whose value is
     /// kept in <c>&lt;state&gt;/auth_token</c> (created with mode 600), so clients on this machine
     /// (curl, tests, the CLI) find it there and it survives AppHost restarts.
@@ -78,24 +35,24 @@ internal static class ServeResourceExtensions
             : project.WithEnvironment(ServeAspire.Security.ClusterToken.EnvVariable, token);
 
     /// <summary>
-    /// What every ServeAspire service gets: the store, the cluster name, to wait for the store, and no HTTPS
-    /// certificate: every service speaks plain HTTP on loopback, so Aspire has no TLS to configure and its
-    /// "No trusted development certificate" banner does not apply (docs/dashboard.md).
+    /// What every ServeAspire service gets: the store's address (and CA), the cluster name, to wait for the store,
+    /// and no HTTPS certificate: every service speaks plain HTTP on loopback, so Aspire has no TLS to configure and
+    /// its "No trusted development certificate" banner does not apply (docs/dashboard.md).
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve,
-        IResourceBuilder<IResourceWithConnectionString> redis) =>
+    public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve, Store.ServeStore store)
+    {
 #pragma warning disable ASPIRECERTIFICATES001 // evaluation API; the only switch that says "this resource uses no TLS"
-        project
-            .WithoutHttpsCertificate()
+        project.WithoutHttpsCertificate();
 #pragma warning restore ASPIRECERTIFICATES001
-            // The connection string only (ConnectionStrings__redis): not Aspire's REDIS_* split, which would put
-            // the password in four more variables and a URI-encoded copy in the published manifest.
-            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString)
-            .WithReference(redis)
+        project
+            .WithEnvironment("ConnectionStrings__redis", store.ConnectionString)
             .WithEnvironment("Controller__Cluster", serve.Cluster)
             .WithEnvironment("Proxy__Cluster", serve.Cluster)
-            .WithEnvironment("Node__Cluster", serve.Cluster)
-            .WaitFor(redis);
+            .WithEnvironment("Node__Cluster", serve.Cluster);
+        if (store.CaFile is not null) project.WithEnvironment("Store__CaFile", store.CaFile);
+        foreach (var resource in store.Resources) project.WaitFor(resource);
+        return project;
+    }
 
     /// <summary>
     /// Applies the Serve config file once, when the first controller is healthy, the way KubeRay
@@ -148,36 +105,8 @@ internal static class ServeResourceExtensions
             ? Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..", "samples", "serve.yaml"))
             : Path.GetFullPath(serve.ConfigFile, builder.AppHostDirectory);
 
-    private static string ResolveStateDir(IDistributedApplicationBuilder builder, ServeOptions serve) =>
+    public static string ResolveStateDir(IDistributedApplicationBuilder builder, ServeOptions serve) =>
         Path.GetFullPath(string.IsNullOrEmpty(serve.StateDir)
             ? Path.Combine(builder.AppHostDirectory, "..", "..", ".state")
             : serve.StateDir, builder.AppHostDirectory);
-
-    /// <summary>AUTH + PING over RESP: enough to know redis is up and the password is right.</summary>
-    private static async Task<bool> PingAsync(int port, string password, CancellationToken ct)
-    {
-        try
-        {
-            using var client = new TcpClient();
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(2));
-            await client.ConnectAsync("127.0.0.1", port, timeout.Token);
-            var stream = client.GetStream();
-            var cmd = $"*2\r\n$4\r\nAUTH\r\n${Encoding.UTF8.GetByteCount(password)}\r\n{password}\r\n*1\r\n$4\r\nPING\r\n";
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(cmd), timeout.Token);
-            var buffer = new byte[256];
-            var text = "";
-            while (!text.Contains("PONG") && !text.Contains("-ERR") && !text.Contains("-WRONGPASS"))
-            {
-                var n = await stream.ReadAsync(buffer, timeout.Token);
-                if (n == 0) break;
-                text += Encoding.UTF8.GetString(buffer, 0, n);
-            }
-            return text.Contains("+OK") && text.Contains("+PONG");
-        }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
-        {
-            return false;
-        }
-    }
 }

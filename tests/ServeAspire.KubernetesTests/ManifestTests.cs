@@ -271,6 +271,30 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public void StoreSecret_TakesTheAddressFromASecret_AndTheCaFromAnother_NoRedisIsEmitted()
+    {
+        var dir = Publisher.Publish("--store-secret", "serve-store", "--store-ca-secret", "serve-store-ca");
+        try
+        {
+            var objects = LoadAll(dir);
+            Assert.DoesNotContain(objects, o => o is V1StatefulSet);
+            Assert.DoesNotContain(objects.OfType<V1Secret>(), s => s.Metadata.Name == "redis-auth");
+            foreach (var name in new[] { "controller", "proxy", "node" })
+            {
+                var spec = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == name).Spec.Template.Spec;
+                var env = spec.Containers[0].Env.ToDictionary(e => e.Name);
+                Assert.Null(env["ConnectionStrings__redis"].Value); // never in the manifest itself
+                Assert.Equal(("serve-store", "address"), (env["ConnectionStrings__redis"].ValueFrom.SecretKeyRef.Name, env["ConnectionStrings__redis"].ValueFrom.SecretKeyRef.Key));
+                Assert.False(env.ContainsKey("REDIS_PASSWORD"));
+                Assert.Equal("/etc/serve/store-ca/ca.crt", env["Store__CaFile"].Value);
+                Assert.Contains(spec.Containers[0].VolumeMounts, m => m.Name == "store-ca" && m.MountPath == "/etc/serve/store-ca" && m.ReadOnlyProperty == true);
+                Assert.Equal("serve-store-ca", spec.Volumes.Single(v => v.Name == "store-ca").Secret.SecretName);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void BadOption_FailsWithAClearMessage()
     {
         var dir = Directory.CreateTempSubdirectory("serveaspire-k8s-bad-").FullName;

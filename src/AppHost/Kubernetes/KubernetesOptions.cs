@@ -14,6 +14,14 @@ internal sealed record KubernetesOptions
     public string ImageTag { get; init; } = Images.Tag;
     /// <summary>Use this Redis (host:port, or a Sentinel "serviceName=…" connection string) instead of deploying one.</summary>
     public string? ExternalRedis { get; init; }
+    /// <summary>
+    /// Take the store address from this Secret (key <c>address</c>: any form the services accept, e.g.
+    /// <c>sentinel://:pw@sentinel-0.sentinel:26379,…/mymaster</c> or <c>rediss://user:pw@redis.example.com:6380/0</c>)
+    /// instead of deploying a Redis; the address never appears in the manifests.
+    /// </summary>
+    public string? StoreSecret { get; init; }
+    /// <summary>A Secret whose <c>ca.crt</c> is the CA of the store's TLS certificate (mounted, given as Store__CaFile).</summary>
+    public string? StoreCaSecret { get; init; }
     /// <summary>Fixed Redis password (else one is generated once and kept in the output folder's .redis-password).</summary>
     public string? RedisPassword { get; init; }
     /// <summary>Fixed cluster token (else one is generated once and kept in the output folder's .auth-token).</summary>
@@ -42,6 +50,8 @@ internal sealed record KubernetesOptions
                 "--registry" => o with { ImageRegistry = Next() },
                 "--tag" => o with { ImageTag = Next() },
                 "--external-redis" => o with { ExternalRedis = Next() },
+                "--store-secret" => o with { StoreSecret = SecretName(Next(), "--store-secret") },
+                "--store-ca-secret" => o with { StoreCaSecret = SecretName(Next(), "--store-ca-secret") },
                 "--redis-password" => o with { RedisPassword = Next() },
                 "--auth-token" => o with { AuthToken = Next() is { Length: >= 16 and <= 1024 } t ? t : throw new ArgumentException("--auth-token needs 16 to 1024 characters") },
                 "--proxy-service-type" => o with { ProxyServiceType = Next() is var t && t is "ClusterIP" or "NodePort" or "LoadBalancer" ? t : throw new ArgumentException("--proxy-service-type must be ClusterIP, NodePort or LoadBalancer") },
@@ -52,8 +62,15 @@ internal sealed record KubernetesOptions
                 _ => throw new ArgumentException($"unknown option '{args[i]}'"),
             };
         }
+        if (o.StoreSecret is not null && o.ExternalRedis is not null)
+            throw new ArgumentException("--store-secret and --external-redis both name the store: give one");
         return o;
     }
+
+    /// <summary>A Kubernetes object name (RFC 1123 subdomain).</summary>
+    private static string SecretName(string name, string flag) =>
+        System.Text.RegularExpressions.Regex.IsMatch(name, "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+            ? name : throw new ArgumentException($"{flag} needs a Secret name (lower-case letters, digits, '-' and '.'), got '{name}'");
 }
 
 /// <summary>Image names, compiled in from Directory.Build.props (the same properties the services' container settings use).</summary>

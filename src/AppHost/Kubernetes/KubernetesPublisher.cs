@@ -17,7 +17,7 @@ internal static class KubernetesPublisher
         var output = OutputArg(args);
         if (output is null)
         {
-            Console.Error.WriteLine("usage: publish-k8s --output DIR [--namespace NS] [--no-namespace] [--controllers N] [--proxies N] [--nodes N] [--registry R] [--tag T] [--external-redis HOST:PORT|sentinel-connection-string] [--redis-password P] [--proxy-service-type ClusterIP|NodePort|LoadBalancer] [--otlp-endpoint URL] [--cluster NAME] [--serve-config FILE]");
+            Console.Error.WriteLine("usage: publish-k8s --output DIR [--namespace NS] [--no-namespace] [--controllers N] [--proxies N] [--nodes N] [--registry R] [--tag T] [--external-redis HOST:PORT|sentinel-connection-string] [--store-secret SECRET] [--store-ca-secret SECRET] [--redis-password P] [--proxy-service-type ClusterIP|NodePort|LoadBalancer] [--otlp-endpoint URL] [--cluster NAME] [--serve-config FILE]");
             return 2;
         }
         try

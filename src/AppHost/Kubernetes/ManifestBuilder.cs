@@ -32,13 +32,13 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     {
         var list = new List<Manifest>();
         if (o.EmitNamespace) list.Add(new("namespace.yaml", new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = o.Namespace, Labels = Labels("namespace") } }));
-        list.Add(new("redis-secret.yaml", RedisAuthSecret()));
+        if (o.StoreSecret is null) list.Add(new("redis-secret.yaml", RedisAuthSecret()));
         list.Add(new("serve-auth-secret.yaml", new V1Secret
         {
             ApiVersion = "v1", Kind = "Secret", Metadata = Meta(AuthSecret, "controller"), Type = "Opaque",
             StringData = new Dictionary<string, string> { ["token"] = authToken },
         }));
-        if (o.ExternalRedis is null)
+        if (o.ExternalRedis is null && o.StoreSecret is null)
         {
             list.Add(new("redis-configmap.yaml", RedisConfig()));
             list.Add(new("redis-service.yaml", Service("redis", "redis", RedisPort, "ClusterIP", headless: true)));
@@ -152,16 +152,30 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
     private List<V1EnvVar> StoreEnv(string section)
     {
         var address = o.ExternalRedis ?? $"redis-0.redis.{o.Namespace}.svc.cluster.local:{RedisPort}";
-        var env = new List<V1EnvVar>
+        var env = new List<V1EnvVar>();
+        if (o.StoreSecret is not null)
+            env.Add(new V1EnvVar { Name = "ConnectionStrings__redis", ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = o.StoreSecret, Key = "address" } } });
+        else
         {
-            PasswordEnv(),
-            new() { Name = "ConnectionStrings__redis", Value = $"{address},password=$(REDIS_PASSWORD),abortConnect=false" },
-            new() { Name = $"{section}__Cluster", Value = o.Cluster },
-            new() { Name = "POD_IP", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "status.podIP" } } },
-            new() { Name = "POD_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } },
-        };
+            env.Add(PasswordEnv());
+            env.Add(new V1EnvVar { Name = "ConnectionStrings__redis", Value = $"{address},password=$(REDIS_PASSWORD),abortConnect=false" });
+        }
+        if (o.StoreCaSecret is not null) env.Add(new V1EnvVar { Name = "Store__CaFile", Value = StoreCaDir + "/ca.crt" });
+        env.Add(new V1EnvVar { Name = $"{section}__Cluster", Value = o.Cluster });
+        env.Add(new V1EnvVar { Name = "POD_IP", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "status.podIP" } } });
+        env.Add(new V1EnvVar { Name = "POD_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } });
         if (o.OtlpEndpoint is not null) env.Add(new V1EnvVar { Name = "OTEL_EXPORTER_OTLP_ENDPOINT", Value = o.OtlpEndpoint });
         return env;
+    }
+
+    private const string StoreCaDir = "/etc/serve/store-ca";
+
+    /// <summary>With --store-ca-secret: the CA mounted read-only into the container (its volume added to <paramref name="volumes"/>).</summary>
+    private IList<V1Volume>? WithStoreCa(V1Container container, IList<V1Volume>? volumes)
+    {
+        if (o.StoreCaSecret is null) return volumes;
+        container.VolumeMounts = [.. container.VolumeMounts ?? [], new V1VolumeMount { Name = "store-ca", MountPath = StoreCaDir, ReadOnlyProperty = true }];
+        return [.. volumes ?? [], new V1Volume { Name = "store-ca", Secret = new V1SecretVolumeSource { SecretName = o.StoreCaSecret, Items = [new V1KeyToPath { Key = "ca.crt", Path = "ca.crt" }] } }];
     }
 
     /// <summary>The cluster token, for the services that serve or call the control plane (never proxies or replicas).</summary>
@@ -189,7 +203,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
             Resources = Resources("100m", "128Mi", "1", "512Mi"),
             VolumeMounts = [new V1VolumeMount { Name = "serve-config", MountPath = "/etc/serve", ReadOnlyProperty = true }],
         };
-        return Deployment("controller", o.Controllers, container, volumes: [new V1Volume { Name = "serve-config", ConfigMap = new V1ConfigMapVolumeSource { Name = ServeConfigMap } }]);
+        return Deployment("controller", o.Controllers, container, volumes: WithStoreCa(container, [new V1Volume { Name = "serve-config", ConfigMap = new V1ConfigMapVolumeSource { Name = ServeConfigMap } }]));
     }
 
     private V1Deployment ProxyDeployment()
@@ -211,7 +225,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
             Lifecycle = new V1Lifecycle { PreStop = new V1LifecycleHandler { Sleep = new V1SleepAction { Seconds = 5 } } },
         };
         // preStop 5 s + drain period 2 s + in-flight timeout 20 s < 40 s.
-        return Deployment("proxy", o.Proxies, container, terminationGracePeriodSeconds: 40);
+        return Deployment("proxy", o.Proxies, container, volumes: WithStoreCa(container, null), terminationGracePeriodSeconds: 40);
     }
 
     private V1Deployment NodeDeployment()
@@ -230,7 +244,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
             Resources = Resources("500m", "512Mi", "2", "4Gi"),
         };
         // Replicas drain (graceful_shutdown_timeout_s, 20 s by default) before the node exits.
-        return Deployment("node", o.Nodes, container, terminationGracePeriodSeconds: 60);
+        return Deployment("node", o.Nodes, container, volumes: WithStoreCa(container, null), terminationGracePeriodSeconds: 60);
     }
 
     /// <summary>
@@ -311,7 +325,7 @@ internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword,
             ApiVersion = "networking.k8s.io/v1", Kind = "NetworkPolicy", Metadata = Meta(component, component),
             Spec = new V1NetworkPolicySpec { PodSelector = new V1LabelSelector { MatchLabels = Labels(component) }, PolicyTypes = ["Ingress"], Ingress = rules },
         };
-        if (o.ExternalRedis is null)
+        if (o.ExternalRedis is null && o.StoreSecret is null)
             yield return new("redis-networkpolicy.yaml", Policy("redis", new V1NetworkPolicyIngressRule { FromProperty = [From("controller", "proxy", "node")], Ports = [Port(RedisPort)] }));
         yield return new("node-networkpolicy.yaml", Policy("node",
             new V1NetworkPolicyIngressRule { FromProperty = [From("controller")], Ports = [Port(NodePort)] },

@@ -6,8 +6,11 @@ using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Checkpoints;
 
-internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys keys, TimeProvider time) : IClusterStore
+/// <param name="durability">How many replicas must acknowledge the lease, the counter and the config (WAIT); none when null.</param>
+internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys keys, TimeProvider time, StoreDurability? durability = null) : IClusterStore
 {
+    private readonly StoreDurability _durability = durability ?? StoreDurability.None;
+
     // Lease record: {"holder","address","token"}; the fencing counter only grows (INCR per new tenure),
     // and is floored by the acquirer's clock in milliseconds: if Redis loses its data the counter does
     // not restart at 1, so nodes (which refuse tokens older than the newest they saw) still accept the
@@ -131,7 +134,12 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
     }
 
     public async Task<string?> LoadConfigAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.Config);
-    public Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.Config, checkpoint, token);
+    public async Task SaveConfigAsync(string checkpoint, long token, CancellationToken cancellationToken)
+    {
+        // A config the API answered 200 for must survive a failover: it waits for the replicas too.
+        await FencedSetAsync(keys.Config, checkpoint, token);
+        await WaitForReplicasAsync("the config");
+    }
     public async Task<string?> LoadStateAsync(CancellationToken cancellationToken) => await Db.StringGetAsync(keys.DeploymentState);
     public Task SaveStateAsync(string checkpoint, long token, CancellationToken cancellationToken) => FencedSetAsync(keys.DeploymentState, checkpoint, token);
 
@@ -183,12 +191,35 @@ internal sealed class RedisClusterStore(IConnectionMultiplexer redis, StoreKeys 
             catch (JsonException) { }
         });
 
-    public async Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken) =>
-        (long)await Db.ScriptEvaluateAsync(AcquireScript, [keys.LeaderLease, keys.FencingCounter],
+    public async Task<long> AcquireLeaseAsync(string holder, string address, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        var token = (long)await Db.ScriptEvaluateAsync(AcquireScript, [keys.LeaderLease, keys.FencingCounter],
             [holder, address, (long)ttl.TotalMilliseconds, time.GetUtcNow().ToUnixTimeMilliseconds()]);
+        // The lease and the counter's new value must be on a replica before this tenure may act: else a
+        // failover to a replica that lagged could give the same token to another instance.
+        if (token > 0) await WaitForReplicasAsync("the lease and fencing token");
+        return token;
+    }
 
-    public async Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken) =>
-        (long)await Db.ScriptEvaluateAsync(RenewScript, [keys.LeaderLease], [holder, token, (long)ttl.TotalMilliseconds]) == 1;
+    public async Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        if ((long)await Db.ScriptEvaluateAsync(RenewScript, [keys.LeaderLease], [holder, token, (long)ttl.TotalMilliseconds]) != 1) return false;
+        // An extension only a dead primary knew of would let a standby take the lease while we still trust it.
+        await WaitForReplicasAsync("the lease renewal");
+        return true;
+    }
+
+    /// <summary>
+    /// WAIT for the configured replicas to acknowledge this connection's writes so far (StackExchange.Redis sends
+    /// every command to the primary over one connection, so the script just run is among them).
+    /// </summary>
+    /// <exception cref="ReplicaAckTimeoutException">fewer acknowledged in time.</exception>
+    private async Task WaitForReplicasAsync(string what)
+    {
+        if (_durability.Replicas <= 0) return;
+        var acked = (long)await Db.ExecuteAsync("WAIT", _durability.Replicas, (long)_durability.Timeout.TotalMilliseconds);
+        if (acked < _durability.Replicas) throw new ReplicaAckTimeoutException(what, acked, _durability);
+    }
 
     public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken) =>
         Db.ScriptEvaluateAsync(ReleaseScript, [keys.LeaderLease], [holder]);

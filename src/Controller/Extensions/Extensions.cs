@@ -18,6 +18,7 @@ using ServeAspire.Controller.Telemetry;
 using ServeAspire.Runtime;
 using ServeAspire.Security;
 using ServeAspire.Store;
+using StackExchange.Redis;
 
 namespace ServeAspire.Controller.Extensions;
 
@@ -47,8 +48,11 @@ internal static class Extensions
         builder.Services.AddSingleton<IProxyProbe, HttpProxyProbe>();
         builder.Services.AddSingleton<ProxyStateManager>();
         builder.Services.AddHttpForwarder();
-        StoreAddress.NormalizeIn(builder.Configuration);
-        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
+        // Any address form (redis://, rediss://, sentinel://, a connection string); secrets and Store:CaFile go into the options only.
+        var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);
+        builder.Services.AddSingleton(store);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: configureStore);
+        var durability = StoreDurability.From(builder.Configuration, store);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ControllerOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -58,7 +62,8 @@ internal static class Extensions
         });
         builder.Services.AddSingleton<IDeploymentResolver>(_ => new DeploymentCatalog());
         builder.Services.AddSingleton(sp => ConfigLimits.Default with { MaxReplicas = sp.GetRequiredService<IOptions<ControllerOptions>>().Value.MaxReplicas });
-        builder.Services.AddSingleton<IClusterStore, RedisClusterStore>();
+        builder.Services.AddSingleton<IClusterStore>(sp => new RedisClusterStore(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<StoreKeys>(),
+            sp.GetRequiredService<TimeProvider>(), durability));
         builder.Services.AddSingleton<INodeClient, HttpNodeClient>();
         builder.Services.AddSingleton(sp => new RoutingTablePublisher(sp.GetRequiredService<IClusterStore>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<IReplicaHealthProbe, HttpReplicaHealthProbe>();

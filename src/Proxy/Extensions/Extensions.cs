@@ -13,8 +13,10 @@ internal static class Extensions
     {
         builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.WebHost.UseUrls(builder.Configuration[$"{ProxyOptions.Section}:Url"] ?? new ProxyOptions().Url);
-        StoreAddress.NormalizeIn(builder.Configuration);
-        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
+        // Any address form (redis://, rediss://, sentinel://, a connection string); secrets and Store:CaFile go into the options only.
+        var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);
+        builder.Services.AddSingleton(store);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: configureStore);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<ProxyOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IRandomSource, SharedRandomSource>();

@@ -18,8 +18,10 @@ internal static class Extensions
         builder.Services.AddOptions<NodeOptions>().BindConfiguration(NodeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var url = builder.Configuration[$"{NodeOptions.Section}:Url"] ?? new NodeOptions().Url;
         if (builder is WebApplicationBuilder web) web.WebHost.UseUrls(url);
-        StoreAddress.NormalizeIn(builder.Configuration);
-        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: o => o.AbortOnConnectFail = false);
+        // Any address form (redis://, rediss://, sentinel://, a connection string); secrets and Store:CaFile go into the options only.
+        var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);
+        builder.Services.AddSingleton(store);
+        builder.AddRedisClient(StoreAddress.ConnectionName, configureOptions: configureStore);
         builder.Services.AddSingleton(sp => new StoreKeys(sp.GetRequiredService<IOptions<NodeOptions>>().Value.Cluster));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.AddClusterToken();

@@ -62,18 +62,45 @@ public sealed class ServeApp : IAsyncDisposable
         return found;
     }
 
-    /// <summary>Runs redis-cli against this app's redis (password from its config file).</summary>
-    public async Task<string> RedisAsync(params string[] args)
+    /// <summary>With Serve:Store=sentinel, Sentinel i listens here + i (the AppHost's default, RedisPort + 20000).</summary>
+    public static int SentinelPort { get; } = RedisPort + 20000;
+
+    /// <summary>Runs redis-cli against this app's store: its redis, or with Serve:Store=sentinel the primary the Sentinels name now.</summary>
+    public async Task<string> RedisAsync(params string[] args) =>
+        await RedisAtAsync(File.Exists(Path.Combine(_stateDir, "redis.conf")) ? RedisPort : await PrimaryPortAsync(), args);
+
+    /// <summary>Runs redis-cli against the store process on <paramref name="port"/> (a data node or a Sentinel), with TLS when the store has it.</summary>
+    public async Task<string> RedisAtAsync(int port, params string[] args)
     {
-        var conf = await File.ReadAllTextAsync(Path.Combine(_stateDir, "redis.conf"));
+        var single = Path.Combine(_stateDir, "redis.conf");
+        var conf = await File.ReadAllTextAsync(File.Exists(single) ? single : Path.Combine(_stateDir, "redis-0", "redis.conf"));
         var password = conf.Split('\n').First(l => l.StartsWith("requirepass")).Split('"')[1];
         var psi = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-p", RedisPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", "-a", password }.Concat(args)) psi.ArgumentList.Add(a);
+        var common = new List<string> { "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", "-a", password };
+        if (conf.Contains("tls-port", StringComparison.Ordinal)) common.AddRange(["--tls", "--cacert", Path.Combine(_stateDir, "tls", "ca.crt")]);
+        foreach (var a in common.Concat(args)) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var output = await p.StandardOutput.ReadToEndAsync();
         await p.WaitForExitAsync();
         return output.TrimEnd();
     }
+
+    /// <summary>The port of the primary as the first answering Sentinel names it (Serve:Store=sentinel); 0 when none answers.</summary>
+    public async Task<int> PrimaryPortAsync()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            var reply = (await RedisAtAsync(SentinelPort + i, "SENTINEL", "get-master-addr-by-name", "serve")).Split('\n');
+            if (reply.Length == 2 && int.TryParse(reply[1], out var port)) return port;
+        }
+        return 0;
+    }
+
+    /// <summary>A store process's PID (from INFO server); 0 when it does not answer.</summary>
+    public async Task<int> StorePidAsync(int port) =>
+        (await RedisAtAsync(port, "INFO", "server")).Split('\n').FirstOrDefault(l => l.StartsWith("process_id:")) is { } line
+            ? int.Parse(line["process_id:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture) : 0;
+
     public Stopwatch SinceStart { get; }
 
     private ServeApp(DistributedApplication app, string stateDir, Stopwatch sinceStart)
@@ -108,7 +135,8 @@ public sealed class ServeApp : IAsyncDisposable
     }
 
     /// <summary>Every port this app listens on: an app may start only when all are free.</summary>
-    public static IReadOnlyList<int> Ports { get; } = [RedisPort, ControllerPort, ControllerPort + 1, ControllerPort + 2, ProxyBasePort, ProxyBasePort + 1];
+    public static IReadOnlyList<int> Ports { get; } = [RedisPort, RedisPort + 1, RedisPort + 2, SentinelPort, SentinelPort + 1, SentinelPort + 2,
+        ControllerPort, ControllerPort + 1, ControllerPort + 2, ProxyBasePort, ProxyBasePort + 1];
 
     /// <summary>
     /// Waits (bounded) until none of <see cref="Ports"/> is taken, failing with what holds them: a previous
@@ -219,10 +247,13 @@ public sealed class ServeApp : IAsyncDisposable
         var app = await builder.BuildAsync(ct);
         try
         {
-            await app.StartAsync(ct);
+            // Bounded: an app that never gets healthy fails the test (and is disposed below) instead of hanging it.
+            using var startup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            startup.CancelAfter(TimeSpan.FromMinutes(3));
+            await app.StartAsync(startup.Token);
             // Healthy proxies have a routing table: from here on a client's request has somewhere to go.
             foreach (var resource in new[] { "controller-0", "controller-1", "proxy-0", "proxy-1" })
-                await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
+                await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, startup.Token);
         }
         catch
         {

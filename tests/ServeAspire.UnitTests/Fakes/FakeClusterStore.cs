@@ -64,6 +64,9 @@ internal sealed class FakeClusterStore : IClusterStore
     public TimeProvider Clock { get; init; } = TimeProvider.System;
     /// <summary>Lease calls fail as if Redis were unreachable.</summary>
     public bool LeaseFails { get; set; }
+    /// <summary>Lease writes reach the primary, but no replica acknowledges them (WAIT times out).</summary>
+    public bool AcksFail { get; set; }
+    private static readonly StoreDurability OneReplica = new(1, TimeSpan.FromMilliseconds(200));
     private (LeaseRecord Record, long ExpiresAt)? _lease;
 
     private LeaseRecord? LiveLease()
@@ -81,11 +84,11 @@ internal sealed class FakeClusterStore : IClusterStore
         {
             if (cur.Holder != holder) return Task.FromResult(-1L);
             _lease = (cur, ExpiryAfter(ttl));
-            return Task.FromResult(cur.Token);
+            return AcksFail ? throw new ReplicaAckTimeoutException("the lease", 0, OneReplica) : Task.FromResult(cur.Token);
         }
         Token++;
         _lease = (new LeaseRecord(holder, address, Token), ExpiryAfter(ttl));
-        return Task.FromResult(Token);
+        return AcksFail ? throw new ReplicaAckTimeoutException("the lease", 0, OneReplica) : Task.FromResult(Token);
     }
 
     public Task<bool> RenewLeaseAsync(string holder, long token, TimeSpan ttl, CancellationToken cancellationToken)
@@ -93,7 +96,7 @@ internal sealed class FakeClusterStore : IClusterStore
         if (LeaseFails) throw Down();
         if (LiveLease() is not { } cur || cur.Holder != holder || cur.Token != token) return Task.FromResult(false);
         _lease = (cur, ExpiryAfter(ttl));
-        return Task.FromResult(true);
+        return AcksFail ? throw new ReplicaAckTimeoutException("the lease renewal", 0, OneReplica) : Task.FromResult(true);
     }
 
     public Task ReleaseLeaseAsync(string holder, CancellationToken cancellationToken)

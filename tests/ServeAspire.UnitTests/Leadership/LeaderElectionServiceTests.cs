@@ -141,6 +141,46 @@ public sealed class LeaderElectionServiceTests
         Assert.InRange(Since(lastRenewal), _options.LeaseTtl, _options.LeaseTtl + _options.LeaseRenewInterval);
     }
 
+    [Fact]
+    public async Task AnAcquireNoReplicaAcknowledged_DoesNotLead_NorLetsAnotherLead_UntilAReplicaAcknowledges()
+    {
+        _store.AcksFail = true; // the lease and counter reach the primary; WAIT 1 times out
+        await RunUntilAsync(TimeSpan.FromSeconds(3));
+        Assert.False(_a.State.IsLeader);
+        Assert.False(_b.State.IsLeader);
+        Assert.False(_a.State.HoldsTenure || _b.State.HoldsTenure);
+        var tokensHandedOut = _store.Token; // written on the primary, never acknowledged: nobody acted on them
+
+        _store.AcksFail = false;
+        await RunUntilAsync(TimeSpan.FromSeconds(3), () => _a.State.IsLeader || _b.State.IsLeader);
+        var leader = _a.State.IsLeader ? _a : _b;
+        var lease = (await _store.GetLeaseAsync(default))!.Record;
+        Assert.Equal(lease.Holder, leader.State.InstanceId);
+        Assert.Equal(lease.Token, leader.State.Token);
+        Assert.True(leader.State.Token >= tokensHandedOut); // it leads on the newest token, never on an older one
+    }
+
+    [Fact]
+    public async Task RenewalsNoReplicaAcknowledges_TheLeaderStopsCountingItselfLeaderAt90PercentOfTheTtl_AndNobodyLeads()
+    {
+        await RunUntilAsync(TimeSpan.FromSeconds(2));
+        Assert.True(_a.State.IsLeader);
+        await ServiceOf(_a).RoundAsync(default); // the last acknowledged renewal, sent now
+        var lastAcked = _clock.GetTimestamp();
+        _a.NextAt = lastAcked + (long)(_options.LeaseRenewInterval.TotalSeconds * _clock.TimestampFrequency);
+        _store.AcksFail = true;
+
+        await RunUntilAsync(_options.LeaseTtl * 0.9 - TimeSpan.FromMilliseconds(1));
+        Assert.True(_a.State.IsLeader); // its unacknowledged renewals did not extend its trust, the acknowledged one still holds
+        var trustEnds = lastAcked + (long)(_options.LeaseTtl.TotalSeconds * 0.9 * _clock.TimestampFrequency);
+        if (trustEnds > _clock.GetTimestamp()) _clock.Advance(_clock.GetElapsedTime(_clock.GetTimestamp(), trustEnds));
+        Assert.False(_a.State.IsLeader); // 90 % of the TTL after the last acknowledged renewal
+        await RunUntilAsync(TimeSpan.FromSeconds(5));
+        Assert.False(_a.State.HoldsTenure); // stepped down after a whole TTL without an acknowledged renewal
+        Assert.False(_b.State.IsLeader);  // and while no write is acknowledged, nobody leads
+        Assert.Equal(-1, _b.LedAt);
+    }
+
     [Theory]
     [InlineData(100, 250, 102)]   // the holder's lease expires before the next poll: wake just after it does
     [InlineData(1400, 250, 250)]  // a fresh lease: poll as usual (a graceful release deletes it at any time)
