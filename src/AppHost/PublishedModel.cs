@@ -9,6 +9,7 @@ namespace ServeAspire.AppHost;
 /// </summary>
 internal static class PublishedModel
 {
+    /// <summary>The ports the services listen on in a container (the images' ContainerPort, the Kubernetes manifests too).</summary>
     public const int ControllerApiPort = 8265;
     public const int ControllerInternalPort = 8266;
     public const int ProxyPort = 8000;

@@ -12,10 +12,11 @@ namespace ServeAspire.AppHost.Kubernetes;
 internal sealed class ManifestBuilder(KubernetesOptions o, string redisPassword, string authToken, string serveConfigYaml, AppModelSummary model)
 {
     private const string PartOf = "serveaspire";
-    private const int ControllerApiPort = 8265;
-    private const int ControllerInternalPort = 8266;
-    private const int ProxyPort = 8000;
-    private const int NodePort = 8080;
+    // The ports the services listen on inside a container: one list for the Kubernetes manifests and the Aspire manifest.
+    private const int ControllerApiPort = PublishedModel.ControllerApiPort;
+    private const int ControllerInternalPort = PublishedModel.ControllerInternalPort;
+    private const int ProxyPort = PublishedModel.ProxyPort;
+    private const int NodePort = PublishedModel.NodePort;
     private const int RedisPort = 6379;
     /// <summary>The <c>app</c> user of Microsoft's .NET images (ContainerUser in each project): numeric, so kubelet can check runAsNonRoot.</summary>
     public const long DotnetUid = 1654;
