@@ -120,7 +120,8 @@ internal sealed partial class ReplicaSupervisor(
         if (_replicas.TryGetValue(id, out var current) && !ReferenceEquals(current, replica))
         {
             // A process restarted in place by the kill API: its successor holds the id; only its exit code is kept.
-            _restarts.AddOrUpdate(id, (1, replica.Snapshot().ExitCode), (_, r) => (r.Count, replica.Snapshot().ExitCode));
+            var exitCode = replica.Snapshot().ExitCode;
+            _restarts.AddOrUpdate(id, (1, exitCode), (_, r) => (r.Count, exitCode));
             _ = Task.Run(replica.Dispose); // not inside its own exit event
             return;
         }
