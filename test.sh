@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/ensure-deps.sh
 dotnet build ServeAspire.sln -c Debug -nologo -v q
+# The native-code proxy ./run.sh runs: NativeProxyTests starts it (the other tests run the Debug build).
+./scripts/build-native-proxy.sh >/dev/null
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 status=0

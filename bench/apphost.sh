@@ -12,8 +12,9 @@ start_apphost() {
   done
   state=$(mktemp -d)
   apphost_log=$(mktemp)
+  # PROXY_EXECUTABLE: the native-code proxy (scripts/build-native-proxy.sh), as ./run.sh runs it.
   setsid dotnet run --project src/AppHost -c "$1" --no-build --launch-profile http -- \
-    "Serve:RedisPort=$2" "Serve:ControllerPort=$3" "Serve:ProxyBasePort=$4" "Serve:StateDir=$state" "Serve:Cluster=$5" >"$apphost_log" 2>&1 &
+    ${PROXY_EXECUTABLE:+"Serve:ProxyExecutable=$PROXY_EXECUTABLE"} "Serve:RedisPort=$2" "Serve:ControllerPort=$3" "Serve:ProxyBasePort=$4" "Serve:StateDir=$state" "Serve:Cluster=$5" >"$apphost_log" 2>&1 &
   apphost=$!
 }
 

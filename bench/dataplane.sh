@@ -19,7 +19,7 @@ fi
 export PATH="$PATH:/usr/sbin"
 dotnet build ServeAspire.sln -c Release -nologo -v q >/dev/null
 dotnet build bench/yarp-floor -c Release -nologo -v q >/dev/null
-dotnet tool restore >/dev/null # dotnet-counters, for the allocation profile
+PROXY_EXECUTABLE=$(./scripts/build-native-proxy.sh) # the proxy as ./run.sh runs it: native code
 
 . bench/apphost.sh
 start_apphost Release 36379 38265 38000 dataplane
@@ -112,7 +112,7 @@ for url in http://127.0.0.1:38000/ http://127.0.0.1:38100/ http://127.0.0.1:3810
 done
 for round in $(seq "$rounds"); do
   for conns in 16 64 256; do
-    measure "ServeAspire proxy-0 (Release)" "http://127.0.0.1:38000/" "$proxy_pid"
+    measure "ServeAspire proxy-0 (native code, as ./run.sh runs it)" "http://127.0.0.1:38000/" "$proxy_pid"
     measure "HAProxy leastconn, maxconn 5 per server" "http://127.0.0.1:38100/" "$haproxy_pid"
     # shellcheck disable=SC2046
     measure "nginx least_conn, keepalive 256" "http://127.0.0.1:38101/" $(tree "$nginx_pid")
@@ -121,21 +121,19 @@ for round in $(seq "$rounds"); do
   done
 done
 
-# Allocation profile of proxy-0 at 64 connections: the runtime's own counters (dotnet-counters, 1 s samples) over one
-# more run; bytes and gen0 collections per request from the busy seconds.
-counters_dir=$(mktemp -d); counters="$counters_dir/counters.csv" # dotnet-counters will not write into an existing file
-dotnet dotnet-counters collect -p "$proxy_pid" --counters System.Runtime --refresh-interval 1 --format csv \
-  --duration 00:00:00:$((seconds + 12)) -o "$counters" >/dev/null 2>&1 &
-counters_pid=$!
-for _ in $(seq 40); do [ -s "$counters" ] && break; sleep 0.5; done # attached: its first sample is written
+# Allocation profile of proxy-0 at 64 connections: the runtime's own counters (the System.Runtime meter on the proxy's
+# /-/metrics: works for the native build too, where EventPipe tools such as dotnet-counters have nothing to attach to),
+# read before and after one more run; bytes and gen0 collections per request.
+runtime_counters() { curl -s --max-time 5 http://127.0.0.1:38000/-/metrics | awk '
+  /^dotnet_gc_heap_total_allocated_bytes_total/ { bytes = $NF } /^dotnet_gc_collections_total/ && /gen0/ { gen0 = $NF }
+  END { printf "%.0f %.0f", bytes, gen0 }'; }
+read -r bytes0 gen00 < <(runtime_counters)
 out=$(wrk -t1 -c64 -d"${seconds}s" "http://127.0.0.1:38000/")
-wait "$counters_pid" || true
+read -r bytes1 gen01 < <(runtime_counters)
+profile_requests=$(echo "$out" | awk '/requests in/ {print $1}')
 profile_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-profile=$(awk -F, -v rps="$profile_rps" '
-  /total_allocated/ { if ($5 > 1e6) { bytes += $5; busy++ } }
-  /gc.collections/ && /gen0/ { gen0 += $5 }
-  END { if (busy == 0) print "no samples"; else printf "%.0f bytes allocated per request, %.1f gen0 collections per 10,000 requests (%d busy seconds, %.0f req/s)", bytes / busy / rps, gen0 / (busy * rps) * 10000, busy, rps }' "$counters")
-rm -rf "$counters_dir"
+profile=$(awk -v b=$((bytes1 - bytes0)) -v g=$((gen01 - gen00)) -v n="$profile_requests" -v rps="$profile_rps" \
+  'BEGIN { if (n + 0 == 0 || b <= 0) print "no samples"; else printf "%.0f bytes allocated per request, %.1f gen0 collections per 10,000 requests (%d requests, %.0f req/s)", b / n, g / n * 10000, n, rps }')
 
 # Where a process's resident memory goes (/proc/PID/smaps): JIT-compiled code (the runtime's double-mapped
 # executable memory), anonymous memory (GC heap, native allocations, stacks), and mapped files (the runtime,
@@ -162,7 +160,7 @@ memory_replica=$(memory_of "$(echo "$replicas" | head -1 | cut -d' ' -f1)")
   echo "Idle resident memory: a replica process ${idle_replica} MB, a proxy ${idle_proxy} MB, a controller ${idle_controller} MB."
   echo "After the runs: proxy-0 ${memory_proxy}; a replica ${memory_replica}."
   echo
-  echo "Allocation profile of proxy-0 at 64 connections (dotnet-counters, System.Runtime): ${profile}."
+  echo "Allocation profile of proxy-0 at 64 connections (the System.Runtime meter on its /-/metrics, before and after one more run): ${profile}."
   echo
   echo "Medians over the rounds:"
   echo

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-deps.sh
 dotnet build ServeAspire.sln -c Debug -nologo -v q
+# The scenarios run on the native-code proxy, as ./run.sh runs it (tests/.../ServeApp.cs reads this).
+SERVE_PROXY_EXECUTABLE=$(./scripts/build-native-proxy.sh)
+export SERVE_PROXY_EXECUTABLE
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0

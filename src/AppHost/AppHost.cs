@@ -53,18 +53,24 @@ if (!publishing) builder.AddServeConfigDeployment(serve, controllers, authToken)
 for (var i = 0; i < serve.Proxies; i++)
 {
     var port = serve.ProxyBasePort + i;
-    var url = $"http://127.0.0.1:{port}";
     var name = $"proxy-{i}";
-    var proxy = builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
-        .WithServeDefaults(serve, store)
-        .WithEnvironment("Proxy__Name", name);
     if (publishing)
-        proxy.AsPublishedProxy();
+    {
+        builder.AddProject<Projects.Proxy>(name, launchProfileName: null)
+            .WithServeDefaults(serve, store)
+            .WithEnvironment("Proxy__Name", name)
+            .AsPublishedProxy();
+    }
     else
-        proxy
-            .WithEnvironment("Proxy__Url", url)
-            .WithHttpEndpoint(port: port, isProxied: false)
-            .WithHttpHealthCheck("/-/healthz");
+    {
+        // The native-code proxy when one was built (./run.sh, bench/): a third of the memory (issue 10). Its
+        // appsettings.json is beside it, and it is told where to send telemetry as the projects are.
+        if (serve.ProxyExecutable.Length > 0)
+            LocalProxy(builder.AddExecutable(name, Path.GetFullPath(serve.ProxyExecutable), Path.GetDirectoryName(Path.GetFullPath(serve.ProxyExecutable))!)
+                .WithOtlpExporter().WithEnvironment("OTEL_SERVICE_NAME", name), name, port);
+        else
+            LocalProxy(builder.AddProject<Projects.Proxy>(name, launchProfileName: null), name, port);
+    }
     restartable.Add(name);
 }
 
@@ -93,3 +99,11 @@ if (serve.RestartPolicy && !publishing)
 
 builder.Build().Run();
 return 0;
+
+void LocalProxy<T>(IResourceBuilder<T> proxy, string name, int port) where T : IResourceWithEnvironment, IResourceWithWaitSupport, IResourceWithArgs, IResourceWithEndpoints =>
+    proxy
+        .WithServeDefaults(serve, store)
+        .WithEnvironment("Proxy__Name", name)
+        .WithEnvironment("Proxy__Url", "http://127.0.0.1:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .WithHttpEndpoint(port: port, isProxied: false)
+        .WithHttpHealthCheck("/-/healthz");

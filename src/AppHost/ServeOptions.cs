@@ -36,6 +36,12 @@ internal sealed class ServeOptions
     public string AuthMode { get; set; } = "token";
     public bool AuthDisabled => string.Equals(AuthMode, "disabled", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// The proxy compiled to native code (<c>dotnet publish src/Proxy -p:ServeNative=true</c>; <c>./run.sh</c> and the
+    /// bench scripts build it): run that executable for each proxy instead of the project's JIT build. Empty: the project.
+    /// </summary>
+    public string ProxyExecutable { get; set; } = "";
+
     public string ControllerUrl => $"http://127.0.0.1:{ControllerPort}";
 
     public static ServeOptions From(IConfiguration configuration)
@@ -58,6 +64,9 @@ internal sealed class ServeOptions
         o.Nodes = Int(nameof(Nodes), o.Nodes);
         o.StateDir = s[nameof(StateDir)] ?? "";
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";
+        o.ProxyExecutable = s[nameof(ProxyExecutable)] ?? "";
+        if (o.ProxyExecutable.Length > 0 && !File.Exists(o.ProxyExecutable))
+            throw new InvalidOperationException($"Serve:ProxyExecutable '{o.ProxyExecutable}' does not exist (build it with: dotnet publish src/Proxy -c Release -r linux-x64 -p:ServeNative=true -o DIR)");
         o.ApplyConfigOnStart = !bool.TryParse(s[nameof(ApplyConfigOnStart)], out var apply) || apply;
         o.AuthMode = s[nameof(AuthMode)] is { Length: > 0 } mode ? mode : o.AuthMode;
         if (!o.AuthDisabled && !string.Equals(o.AuthMode, "token", StringComparison.OrdinalIgnoreCase))

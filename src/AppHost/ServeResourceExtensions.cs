@@ -39,7 +39,8 @@ internal static class ServeResourceExtensions
     /// and no HTTPS certificate: every service speaks plain HTTP on loopback, so Aspire has no TLS to configure and
     /// its "No trusted development certificate" banner does not apply (docs/dashboard.md).
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithServeDefaults(this IResourceBuilder<ProjectResource> project, ServeOptions serve, Store.ServeStore store)
+    public static IResourceBuilder<T> WithServeDefaults<T>(this IResourceBuilder<T> project, ServeOptions serve, Store.ServeStore store)
+        where T : IResourceWithEnvironment, IResourceWithWaitSupport, IResourceWithArgs
     {
 #pragma warning disable ASPIRECERTIFICATES001 // evaluation API; the only switch that says "this resource uses no TLS"
         project.WithoutHttpsCertificate();

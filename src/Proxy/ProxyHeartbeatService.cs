@@ -33,13 +33,13 @@ internal sealed partial class ProxyHeartbeatService(
             {
                 var registration = new ProxyRegistration(opts.Name, lifecycle.InstanceId, opts.EffectiveAdvertisedUrl, Environment.ProcessId, _startedAt, lifecycle.Draining);
                 var db = redis.GetDatabase();
-                await db.HashSetAsync(keys.Proxies, opts.Name, JsonSerializer.Serialize(registration, SerializerOptions.Default));
+                await db.HashSetAsync(keys.Proxies, opts.Name, JsonSerializer.Serialize(registration, SharedJson.Web.ProxyRegistration));
                 await db.StringSetAsync(keys.ProxyHeartbeat(opts.Name), lifecycle.InstanceId, opts.HeartbeatTtl);
                 // The autoscaler's input: what this proxy has in flight or queued per deployment, zeros included
                 // (a falling load must be seen falling). Stamped so the controller can ignore a dead proxy's last word.
                 var ongoing = routing.Current.Routers.ToDictionary(r => r.Key, r => r.Value.Ongoing);
                 await db.HashSetAsync(keys.OngoingRequests, opts.Name, JsonSerializer.Serialize(
-                    new OngoingRequestsReport(opts.Name, time.GetUtcNow().ToUnixTimeMilliseconds(), ongoing), SerializerOptions.Default));
+                    new OngoingRequestsReport(opts.Name, time.GetUtcNow().ToUnixTimeMilliseconds(), ongoing), SharedJson.Web.OngoingRequestsReport));
                 failing = false;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)

@@ -58,9 +58,19 @@ public sealed class ProxyOptions
     /// How long a request waits for the first replica of a deployment that scales from zero (<c>min_replicas: 0</c>)
     /// when http_options.request_timeout_s is unset (when set, it bounds the wait: 408); then 503.
     /// </summary>
+    // The generated validator below checks this range itself; nothing reads the attribute by reflection.
+#pragma warning disable IL2026
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+#pragma warning restore IL2026
     public TimeSpan ColdStartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a replica that failed a connection is avoided (unless nothing else is left).</summary>
     public TimeSpan SuspectFor { get; set; } = TimeSpan.FromSeconds(5);
 }
+
+/// <summary>
+/// Checks <see cref="ProxyOptions"/>' <c>[Required]</c> and <c>[Range]</c> attributes with code generated at
+/// compile time: the proxy runs as native code, where DataAnnotations' reflection cannot.
+/// </summary>
+[Microsoft.Extensions.Options.OptionsValidator]
+internal sealed partial class ProxyOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<ProxyOptions>;

@@ -44,7 +44,7 @@ public static class Extensions
     {
         var sampling = builder.Configuration.GetSection(TraceSamplingOptions.Section).Get<TraceSamplingOptions>() ?? new TraceSamplingOptions();
         // Checked here, before anything starts: a bad ratio must not silently trace everything or nothing.
-        Validator.ValidateObject(sampling, new ValidationContext(sampling), validateAllProperties: true);
+        sampling.Validate();
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;

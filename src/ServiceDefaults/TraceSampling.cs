@@ -40,6 +40,24 @@ public sealed class TraceSamplingOptions
     public double BackgroundSampleRatio { get; set; }
 
     internal bool KeepsUnsampled => KeepErrors || KeepSlowerThanMs > 0;
+
+    /// <summary>
+    /// Throws a <see cref="ValidationException"/> naming the first setting outside its [Range]. Checked here rather than by
+    /// DataAnnotations' <c>Validator</c>, which finds the attributes by reflection the native-code proxy does not have.
+    /// </summary>
+    public void Validate()
+    {
+        Check(nameof(SampleRatio), SampleRatio, 0.0, 1.0);
+        Check(nameof(SamplesPerSecond), SamplesPerSecond, 0, 100_000);
+        Check(nameof(KeepSlowerThanMs), KeepSlowerThanMs, 0.0, 3_600_000.0);
+        Check(nameof(BackgroundSampleRatio), BackgroundSampleRatio, 0.0, 1.0);
+    }
+
+    private static void Check(string name, double value, double min, double max)
+    {
+        if (!(value >= min && value <= max))
+            throw new ValidationException(FormattableString.Invariant($"{Section}:{name} must be between {min} and {max}; it is {value}."));
+    }
 }
 
 /// <summary>

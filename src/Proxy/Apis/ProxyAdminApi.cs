@@ -27,7 +27,8 @@ internal static class ProxyAdminApi
             var table = state.Current.Table;
             // Which table answered: lets an operator (and the failure tests) see that a change reached this proxy.
             response.Headers[RoutingVersionHeader] = table.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return Results.Json(table.Routes.OrderBy(r => r.RoutePrefix, StringComparer.Ordinal).ToDictionary(r => r.RoutePrefix, r => r.Application));
+            return Results.Json(table.Routes.OrderBy(r => r.RoutePrefix, StringComparer.Ordinal).ToDictionary(r => r.RoutePrefix, r => r.Application),
+                SharedJson.Web.DictionaryStringString);
         });
         // What this proxy routes with, per deployment, and how long recent routing changes took to reach it
         // (publish at the controller → applied here): for operators and bench/scale.sh.
@@ -35,18 +36,12 @@ internal static class ProxyAdminApi
         {
             var snapshot = state.Current;
             var table = snapshot.Table;
-            return Results.Json(new
-            {
-                version = table.Version,
-                loaded = snapshot.Loaded,
-                deployments = table.Routes.ToDictionary(r => $"{r.Application}/{r.Deployment}", r => new
-                {
-                    version = table.EntryVersions.GetValueOrDefault(r.Key, table.Version),
-                    replicas = r.Replicas.Count,
-                    scales_from_zero = r.ScalesFromZero,
-                }),
-                updates = state.RecentUpdates.Select(u => new { version = u.Version, lag_ms = u.LagMs }),
-            });
+            return Results.Json(new RoutingView(
+                table.Version,
+                snapshot.Loaded,
+                table.Routes.ToDictionary(r => $"{r.Application}/{r.Deployment}", r => new DeploymentRoutingView(
+                    table.EntryVersions.GetValueOrDefault(r.Key, table.Version), r.Replicas.Count, r.ScalesFromZero)),
+                [.. state.RecentUpdates.Select(u => new RoutingUpdateView(u.Version, u.LagMs))]), ProxyJson.Web.RoutingView);
         });
         // Prometheus text format, open like the other /-/ endpoints: the proxy holds no cluster token.
         app.MapPrometheusMetrics("/-/metrics");
@@ -60,3 +55,20 @@ internal static class ProxyAdminApi
         app.MapFallback("{**path}", forwarder.HandleAsync);
     }
 }
+
+/// <summary>What <c>/-/routing</c> answers.</summary>
+internal sealed record RoutingView(long Version, bool Loaded, Dictionary<string, DeploymentRoutingView> Deployments, List<RoutingUpdateView> Updates);
+
+internal sealed record DeploymentRoutingView(long Version, int Replicas, bool ScalesFromZero);
+
+internal sealed record RoutingUpdateView(long Version, double LagMs);
+
+/// <summary>Source-generated JSON for the proxy's own answers (it runs as native code: no reflection-based JSON).</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RoutingView))]
+internal sealed partial class ProxyJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    public static ProxyJson Web { get; } = new(SerializerOptions.Create());
+}
+

@@ -11,7 +11,8 @@ internal static class Extensions
 {
     public static void AddProxyServices(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         builder.WebHost.UseUrls(builder.Configuration[$"{ProxyOptions.Section}:Url"] ?? new ProxyOptions().Url);
         // Any address form (redis://, rediss://, sentinel://, a connection string); secrets and Store:CaFile go into the options only.
         var (store, configureStore) = StoreAddress.Prepare(builder.Configuration);

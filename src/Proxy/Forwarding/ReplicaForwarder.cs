@@ -277,7 +277,7 @@ internal sealed partial class ReplicaForwarder
     {
         context.Response.StatusCode = status;
         if (retryAfter) context.Response.Headers.RetryAfter = "1";
-        return context.Response.WriteAsJsonAsync(new { error = message, status }, SerializerOptions.Default);
+        return context.Response.WriteAsJsonAsync(new ErrorBody(message, status), SharedJson.Web.ErrorBody);
     }
 
     private static partial class Log

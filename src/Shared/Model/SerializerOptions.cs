@@ -6,7 +6,10 @@ namespace ServeAspire.Model;
 public static class SerializerOptions
 {
     /// <summary>snake_case JSON, as in Ray's REST API.</summary>
-    public static JsonSerializerOptions Default { get; } = new(JsonSerializerDefaults.Web)
+    public static JsonSerializerOptions Default { get; } = Create();
+
+    /// <summary>A new, still mutable copy of <see cref="Default"/>'s settings (a source-generated context takes its own).</summary>
+    public static JsonSerializerOptions Create() => new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DictionaryKeyPolicy = null,
@@ -16,3 +19,27 @@ public static class SerializerOptions
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }
+
+/// <summary>
+/// Source-generated JSON for the contracts the proxy reads and writes. The proxy is compiled to native code
+/// (issue 10), where reflection-based JSON is off; the other services use the same metadata. Same settings as
+/// <see cref="SerializerOptions.Default"/>, so the bytes do not change.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(RoutingIndex))]
+[JsonSerializable(typeof(RouteEntry))]
+[JsonSerializable(typeof(ProxyRegistration))]
+[JsonSerializable(typeof(OngoingRequestsReport))]
+[JsonSerializable(typeof(ClusterEvent))]
+[JsonSerializable(typeof(ServeAspire.Runtime.KillOrder))]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
+public sealed partial class SharedJson : JsonSerializerContext
+{
+    /// <summary>The context to use: <see cref="SerializerOptions.Default"/>'s settings, its encoder included.</summary>
+    public static SharedJson Web { get; } = new(SerializerOptions.Create());
+}
+
+/// <summary>An error answer: <c>{"error": "...", "status": 503}</c>.</summary>
+public sealed record ErrorBody(string Error, int Status);

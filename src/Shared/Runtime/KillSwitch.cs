@@ -47,7 +47,7 @@ public sealed partial class KillSwitch(IConnectionMultiplexer redis, StoreKeys k
     private void OnOrder(RedisValue message)
     {
         KillOrder? order = null;
-        try { order = JsonSerializer.Deserialize<KillOrder>(message.ToString(), SerializerOptions.Default); }
+        try { order = JsonSerializer.Deserialize(message.ToString(), SharedJson.Web.KillOrder); }
         catch (JsonException) { }
         // The logger's queue would die with the process: this line goes straight to stderr, which the supervisor keeps.
         Console.Error.WriteLine($"@@serve:killed {Name}: {order?.Reason ?? "killed by the kill API"}");

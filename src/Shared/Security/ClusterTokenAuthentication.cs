@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using ServeAspire.Model;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -46,7 +47,7 @@ public static partial class ClusterTokenAuthentication
             Log.Refused(logger, context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress?.ToString(), header.Length == 0 ? "missing" : "wrong");
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"serve\"";
-            await context.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["error"] = reason });
+            await context.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["error"] = reason }, SharedJson.Web.DictionaryStringString);
         });
     }
 

@@ -21,7 +21,7 @@ public static class ClusterEvents
     {
         try
         {
-            await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.EventsChannel), JsonSerializer.Serialize(evt, SerializerOptions.Default));
+            await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.EventsChannel), JsonSerializer.Serialize(evt, SharedJson.Web.ClusterEvent));
             return null;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)

@@ -16,7 +16,7 @@ public static class RoutingTableReader
     public static async Task<RoutingTable?> ReadAsync(IDatabase db, StoreKeys keys, RoutingTable? held = null)
     {
         var json = await db.StringGetAsync(keys.RoutesIndex);
-        if (!json.HasValue || JsonSerializer.Deserialize<RoutingIndex>(json.ToString(), SerializerOptions.Default) is not { } index) return null;
+        if (!json.HasValue || JsonSerializer.Deserialize(json.ToString(), SharedJson.Web.RoutingIndex) is not { } index) return null;
         if (held is not null && index.Version <= held.Version) return null;
         var have = new Dictionary<string, RouteEntry>(held?.Routes.Count ?? 0, StringComparer.Ordinal);
         if (held is not null)
@@ -29,7 +29,7 @@ public static class RoutingTableReader
         {
             var values = await db.HashGetAsync(keys.RouteEntries, missing.Select(k => (RedisValue)k).ToArray());
             for (var i = 0; i < missing.Count; i++)
-                if (values[i].HasValue && JsonSerializer.Deserialize<RouteEntry>(values[i].ToString(), SerializerOptions.Default) is { } entry)
+                if (values[i].HasValue && JsonSerializer.Deserialize(values[i].ToString(), SharedJson.Web.RouteEntry) is { } entry)
                     fetched[missing[i]] = entry;
         }
         var routes = new List<RouteEntry>(index.Entries.Count);

@@ -227,6 +227,9 @@ public sealed class ServeApp : IAsyncDisposable
             $"Serve:RedisPort={RedisPort}", $"Serve:ControllerPort={ControllerPort}", $"Serve:ProxyBasePort={ProxyBasePort}",
             $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e", .. extraArgs,
         ];
+        // bench/failover.sh runs the failure scenarios on the native-code proxy that ./run.sh runs (issue 10).
+        if (Environment.GetEnvironmentVariable("SERVE_PROXY_EXECUTABLE") is { Length: > 0 } proxyExecutable && !args.Any(a => a.StartsWith("Serve:ProxyExecutable=", StringComparison.Ordinal)))
+            args = [.. args, $"Serve:ProxyExecutable={proxyExecutable}"];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(args, ct);
         builder.Services.AddLogging(l => l
             .SetMinimumLevel(LogLevel.Warning)
@@ -235,8 +238,8 @@ public sealed class ServeApp : IAsyncDisposable
             .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None)
             .AddFilter(builder.Environment.ApplicationName, LogLevel.Warning));
         // Without a dashboard nothing listens on the OTLP port, and exporters stall the services' shutdown (ASPIRE-NOTES).
-        foreach (var project in builder.Resources.OfType<ProjectResource>())
-            project.Annotations.Add(new EnvironmentCallbackAnnotation(ctx => ctx.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
+        foreach (var service in builder.Resources.Where(r => r is ProjectResource or ExecutableResource))
+            service.Annotations.Add(new EnvironmentCallbackAnnotation(ctx => ctx.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
         foreach (var (prefix, env) in new[] { ("controller-", controllerEnv), ("node-", nodeEnv) })
             if (env is not null)
                 foreach (var project in builder.Resources.OfType<ProjectResource>().Where(p => p.Name.StartsWith(prefix, StringComparison.Ordinal)))
