@@ -126,7 +126,7 @@ done
 # read before and after one more run; bytes and gen0 collections per request.
 runtime_counters() { curl -s --max-time 5 http://127.0.0.1:38000/-/metrics | awk '
   /^dotnet_gc_heap_total_allocated_bytes_total/ { bytes = $NF } /^dotnet_gc_collections_total/ && /gen0/ { gen0 = $NF }
-  END { printf "%.0f %.0f", bytes, gen0 }'; }
+  END { printf "%.0f %.0f\n", bytes, gen0 }'; }
 read -r bytes0 gen00 < <(runtime_counters)
 out=$(wrk -t1 -c64 -d"${seconds}s" "http://127.0.0.1:38000/")
 read -r bytes1 gen01 < <(runtime_counters)
