@@ -65,8 +65,8 @@ for (var i = 0; i < serve.Proxies; i++)
     {
         // The native-code proxy when one was built (./run.sh, bench/): a third of the memory (issue 10). Its
         // appsettings.json is beside it, and it is told where to send telemetry as the projects are.
-        if (serve.ProxyExecutable.Length > 0)
-            LocalProxy(builder.AddExecutable(name, Path.GetFullPath(serve.ProxyExecutable), Path.GetDirectoryName(Path.GetFullPath(serve.ProxyExecutable))!)
+        if (serve.ProxyExecutable.Length > 0 && Path.GetFullPath(serve.ProxyExecutable) is var executable)
+            LocalProxy(builder.AddExecutable(name, executable, Path.GetDirectoryName(executable)!)
                 .WithOtlpExporter().WithEnvironment("OTEL_SERVICE_NAME", name), name, port);
         else
             LocalProxy(builder.AddProject<Projects.Proxy>(name, launchProfileName: null), name, port);

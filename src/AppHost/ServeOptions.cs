@@ -66,7 +66,7 @@ internal sealed class ServeOptions
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";
         o.ProxyExecutable = s[nameof(ProxyExecutable)] ?? "";
         if (o.ProxyExecutable.Length > 0 && !File.Exists(o.ProxyExecutable))
-            throw new InvalidOperationException($"Serve:ProxyExecutable '{o.ProxyExecutable}' does not exist (build it with: dotnet publish src/Proxy -c Release -r linux-x64 -p:ServeNative=true -o DIR)");
+            throw new InvalidOperationException($"Serve:ProxyExecutable '{o.ProxyExecutable}' does not exist (scripts/build-native-proxy.sh builds it)");
         o.ApplyConfigOnStart = !bool.TryParse(s[nameof(ApplyConfigOnStart)], out var apply) || apply;
         o.AuthMode = s[nameof(AuthMode)] is { Length: > 0 } mode ? mode : o.AuthMode;
         if (!o.AuthDisabled && !string.Equals(o.AuthMode, "token", StringComparison.OrdinalIgnoreCase))

@@ -175,9 +175,10 @@ public sealed class ReplicaFailureTests(ITestOutputHelper output)
         // Which answers were slow, when (from the fault) and from which replica: for reading a p99 near its bound.
         var slowestAnswered = string.Join("; ", answered.OrderByDescending(s => s.Ms).Take(5)
             .Select(s => $"{s.Ms:F0} ms at {(s.StartedAt - report.FaultAt!.Value).TotalSeconds:+0.0;-0.0} s (pid {s.Pid}{(s.Pid == stalled ? ", the stalled one" : before.All(r => r.Pid != s.Pid) ? ", its replacement" : "")})"));
-        output.WriteLine($"answered during the fault: {answered.Count}, p99 {LoadReport.Percentile(answered.Select(s => s.Ms), 0.99):F0} ms; slowest: {slowestAnswered}; {report.Harness}");
-        Assert.True(LoadReport.Percentile(answered.Select(s => s.Ms), 0.99) <= 500 && answered.Max(s => s.Ms) <= 2_000,
-            $"answered requests during the fault: p99 {LoadReport.Percentile(answered.Select(s => s.Ms), 0.99):F0} ms, slowest {answered.Max(s => s.Ms):F0} ms (bounds 500 / 2,000 ms); slowest: {slowestAnswered}; {report.Harness}");
+        var answeredP99 = LoadReport.Percentile(answered.Select(s => s.Ms), 0.99);
+        output.WriteLine($"answered during the fault: {answered.Count}, p99 {answeredP99:F0} ms; slowest: {slowestAnswered}; {report.Harness}");
+        Assert.True(answeredP99 <= 500 && answered.Max(s => s.Ms) <= 2_000,
+            $"answered requests during the fault: p99 {answeredP99:F0} ms, slowest {answered.Max(s => s.Ms):F0} ms (bounds 500 / 2,000 ms); slowest: {slowestAnswered}; {report.Harness}");
     }
 
     [Fact]
