@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/ensure-deps.sh
-dotnet build ServeAspire.sln -c Debug -nologo -v q
+dotnet build ServeAspire.sln -c Debug -nologo -v q -clp:NoSummary >&2
 # The native-code proxy ./run.sh runs: NativeProxyTests starts it (the other tests run the Debug build).
 ./scripts/build-native-proxy.sh >/dev/null
 logs=$(mktemp -d)
@@ -24,6 +24,10 @@ for project in tests/ServeAspire.UnitTests tests/ServeAspire.CliTests tests/Serv
         n > 0 { print; fflush(); n-- }' || true
   [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
 done
+# The scripts on a machine without the packages they install (fakes on PATH): stdout holds only their results.
+echo "== scripts (first run without the Debian packages)"
+{ bash tests/scripts/first-run.test.sh 2>&1; echo $? > "$logs/scripts.rc"; } | tee "$logs/scripts.tap" | grep -E "^(not )?ok |^  # " || true
+[ "$(cat "$logs/scripts.rc")" -eq 0 ] || status=1
 # The dashboard in a real browser (tests/browser, node's test runner, TAP): it starts its own AppHost
 # with the dashboard on, as ./run.sh does, so it runs after the .NET tests, never beside them.
 echo "== browser (the dashboard in headless Chromium)"

@@ -4,11 +4,10 @@
 # Incremental: about 80 s on 2 cores the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v clang >/dev/null 2>&1; then
-  echo "installing: clang (links the native proxy)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang zlib1g-dev >/dev/null
-fi
-dotnet publish src/Proxy -c Release -r linux-x64 -p:ServeNative=true -o artifacts/proxy-native -nologo -v q >/dev/null
+. scripts/lib.sh
+# stdout is the result (the executable's path; ./run.sh captures it), so progress and build output go to stderr.
+# zlib1g-dev: the linker wants libz.so, which a machine with clang alone lacks.
+{ command -v clang >/dev/null 2>&1 && dpkg -s zlib1g-dev >/dev/null 2>&1; } || apt_install clang zlib1g-dev
+echo "build-native-proxy: publishing src/Proxy as native code" >&2
+dotnet publish src/Proxy -c Release -r linux-x64 -p:ServeNative=true -o artifacts/proxy-native -nologo -v q -clp:NoSummary >&2
 echo "$PWD/artifacts/proxy-native/ServeAspire.Proxy"
