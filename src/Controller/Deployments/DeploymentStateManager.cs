@@ -314,11 +314,22 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 dep.PlacementNote = hold;
                 continue;
             }
-            var maxPerNode = DeploymentScheduler.MaxPerNode(target, liveNodes.Count, dep.Spec.MaxReplicasPerNode);
+            // The spread share counts replicas of the current version only: outdated ones are leaving, and
+            // counting them made every node "full" when the target is a multiple of the node count, so a
+            // rolling update never started (issue 26). max_replicas_per_node is a hard cap on the processes
+            // of the deployment on a node, so it counts every alive replica, old or new; so does capacity.
+            var hardCap = dep.Spec.MaxReplicasPerNode ?? int.MaxValue;
+            var maxPerNode = dep.Spec.MaxReplicasPerNode is null ? DeploymentScheduler.MaxPerNode(target, liveNodes.Count, null) : int.MaxValue;
             var perNode = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var r in dep.Alive) Increment(perNode, r.NodeId);
+            var perNodeAll = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var r in dep.Alive)
+            {
+                Increment(perNodeAll, r.NodeId);
+                if (dep.IsCurrent(r)) Increment(perNode, r.NodeId);
+            }
+            int HardCapRoom(string node) => Math.Max(0, hardCap - perNodeAll.GetValueOrDefault(node));
             var room = new Dictionary<string, int>(liveNodes.Count, StringComparer.Ordinal);
-            foreach (var n in liveNodes) room[n] = Math.Min(CapacityRoom(n), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n));
+            foreach (var n in liveNodes) room[n] = Math.Min(Math.Min(CapacityRoom(n), HardCapRoom(n)), limits.MaxStartingPerNode - startingOn.GetValueOrDefault(n));
             var wanted = target - aliveCount;
             // A rolling update runs at most MaxSurge replicas above the target (old and new together).
             var surgeRoom = outdatedAlive == 0 ? wanted : target + limits.MaxSurge(target) - aliveCount - outdatedAlive;
@@ -355,6 +366,7 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 Increment(occupied, nodeId);
                 Increment(startingOn, nodeId);
                 Increment(perNode, nodeId);
+                Increment(perNodeAll, nodeId);
                 actions.Add(new StartReplicaAction(observation.Nodes[nodeId].Node, new StartReplicaRequest(
                     rec.ReplicaId, dep.Application, dep.Spec.Name, dep.Spec.ImportPath,
                     dep.Spec.GracefulShutdownTimeoutS, dep.Spec.GracefulShutdownWaitLoopS,
@@ -362,11 +374,12 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
                 Log.ReplicaPlaced(logger, dep.Application, dep.Spec.Name, rec.ReplicaId, nodeId);
             }
             // Replicas that fit nowhere (as Ray reports unschedulable ones): said in the status, placed when room appears.
-            var hardCap = dep.Spec.MaxReplicasPerNode ?? int.MaxValue;
-            var fits = liveNodes.Sum(n => (long)Math.Min(CapacityRoom(n), Math.Max(0, hardCap - perNode.GetValueOrDefault(n))));
+            var fits = liveNodes.Sum(n => (long)Math.Min(CapacityRoom(n), HardCapRoom(n)));
             var unplaced = wanted - placed.Count - fits;
             if (liveNodes.Count == 0 && wanted > 0)
                 dep.PlacementNote = $"{wanted} replica(s) cannot be placed: no live node";
+            else if (outdatedAlive > 0 && fits == 0 && placed.Count < startNow)
+                MakeRoomForRollout(dep, liveNodes, now);
             else if (unplaced > 0)
             {
                 var capacityLeft = liveNodes.Sum(n => (long)CapacityRoom(n));
@@ -401,6 +414,24 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         var canStop = Math.Min(outdatedRunning.Count, currentRunning + outdatedRunning.Count - dep.TargetReplicas);
         foreach (var r in outdatedRunning.OrderBy(r => r.StartTime).Take(Math.Max(0, canStop)))
             BeginStop(dep, r, now, $"rolling update to version {dep.Spec.CodeVersion}: replaced by a RUNNING replica of the new version");
+    }
+
+    /// <summary>
+    /// A rolling update with no room to surge (every live node is at its capacity or at
+    /// max_replicas_per_node, old replicas included): as Ray does, an outdated replica stops first and
+    /// its replacement takes the slot it frees. At most <see cref="ReplicaLimits.MaxSurge"/> replicas are
+    /// in transition at once (outdated ones stopping, new ones starting), so RUNNING stays at or above
+    /// target − MaxSurge; with room, the surge path keeps it at the target.
+    /// </summary>
+    private void MakeRoomForRollout(DeploymentState dep, IReadOnlyList<string> liveNodes, DateTimeOffset now)
+    {
+        var placeable = liveNodes.ToHashSet(StringComparer.Ordinal);
+        var inTransition = dep.Starting + dep.Replicas.In(ReplicaState.STOPPING).Count(r => !dep.IsCurrent(r));
+        var allowed = limits.MaxSurge(dep.TargetReplicas) - inTransition;
+        if (allowed <= 0) return;
+        var candidates = dep.Alive.Where(r => !dep.IsCurrent(r) && r.State == ReplicaState.RUNNING && placeable.Contains(r.NodeId)).ToList();
+        foreach (var r in DeploymentScheduler.ChooseVictims(candidates, Math.Min(allowed, dep.TargetReplicas - dep.Alive.Count(dep.IsCurrent)), r => r.NodeId, _ => false, r => r.StartTime))
+            BeginStop(dep, r, now, $"rolling update to version {dep.Spec.CodeVersion}: making room for a replica of the new version (no node has room for one more)");
     }
 
     /// <summary>
