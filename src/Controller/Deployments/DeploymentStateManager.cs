@@ -288,10 +288,12 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
         var occupied = new Dictionary<string, int>(StringComparer.Ordinal);
         var startingOn = new Dictionary<string, int>(StringComparer.Ordinal);
         var totals = new Dictionary<string, int>(StringComparer.Ordinal);
+        var stoppingOn = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var dep in AllDeployments())
             foreach (var r in dep.Replicas.All)
             {
                 Increment(occupied, r.NodeId);
+                if (r.State == ReplicaState.STOPPING) Increment(stoppingOn, r.NodeId);
                 if (r.State == ReplicaState.STARTING) Increment(startingOn, r.NodeId);
                 if (r.IsAlive) Increment(totals, r.NodeId);
             }
@@ -378,8 +380,9 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
             var unplaced = wanted - placed.Count - fits;
             if (liveNodes.Count == 0 && wanted > 0)
                 dep.PlacementNote = $"{wanted} replica(s) cannot be placed: no live node";
-            else if (outdatedAlive > 0 && fits == 0 && placed.Count < startNow)
-                MakeRoomForRollout(dep, liveNodes, now);
+            else if (outdatedAlive > 0 && fits == 0 && placed.Count == 0 && startNow > 0 && dep.Starting == 0 &&
+                     !liveNodes.Any(n => HardCapRoom(n) > 0 && stoppingOn.GetValueOrDefault(n) > 0))
+                MakeRoomForRollout(dep, liveNodes, now); // no slot is free, nor about to be (a stopping replica's)
             else if (unplaced > 0)
             {
                 var capacityLeft = liveNodes.Sum(n => (long)CapacityRoom(n));
@@ -418,15 +421,15 @@ public sealed partial class DeploymentStateManager(TimeSpan routeWithdrawDelay, 
 
     /// <summary>
     /// A rolling update with no room to surge (every live node is at its capacity or at
-    /// max_replicas_per_node, old replicas included): as Ray does, an outdated replica stops first and
-    /// its replacement takes the slot it frees. At most <see cref="ReplicaLimits.MaxSurge"/> replicas are
-    /// in transition at once (outdated ones stopping, new ones starting), so RUNNING stays at or above
-    /// target − MaxSurge; with room, the surge path keeps it at the target.
+    /// max_replicas_per_node, old replicas included, and no new replica is starting): as Ray does,
+    /// outdated replicas stop first and their replacements take the slots they free, at most
+    /// <see cref="ReplicaLimits.MaxSurge"/> at once, so RUNNING stays at or above target − MaxSurge.
+    /// While even one slot is free the surge path is used instead, and RUNNING never drops.
     /// </summary>
     private void MakeRoomForRollout(DeploymentState dep, IReadOnlyList<string> liveNodes, DateTimeOffset now)
     {
         var placeable = liveNodes.ToHashSet(StringComparer.Ordinal);
-        var inTransition = dep.Starting + dep.Replicas.In(ReplicaState.STOPPING).Count(r => !dep.IsCurrent(r));
+        var inTransition = dep.Replicas.In(ReplicaState.STOPPING).Count(r => !dep.IsCurrent(r));
         var allowed = limits.MaxSurge(dep.TargetReplicas) - inTransition;
         if (allowed <= 0) return;
         var candidates = dep.Alive.Where(r => !dep.IsCurrent(r) && r.State == ReplicaState.RUNNING && placeable.Contains(r.NodeId)).ToList();

@@ -82,7 +82,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
         private readonly ConcurrentBag<int> _seen = [];
         private readonly ConcurrentBag<int> _alive = [];
 
-        public RoutedCountMonitor(ServeApp app)
+        public RoutedCountMonitor(ServeApp app, string application = "conf", string deployment = "Configurable")
         {
             _run = Task.Run(async () =>
             {
@@ -94,11 +94,11 @@ public sealed class UpdateTests(ITestOutputHelper output)
                         try
                         {
                             var routing = JsonNode.Parse(await http.GetStringAsync(new Uri(app.Proxy(i), "/-/routing"), _stop.Token))!;
-                            _seen.Add(routing["deployments"]!["conf/Configurable"]!["replicas"]!.GetValue<int>());
+                            _seen.Add(routing["deployments"]![$"{application}/{deployment}"]!["replicas"]!.GetValue<int>());
                         }
                         catch (OperationCanceledException) { return; }
                     }
-                    try { _alive.Add((await app.ReplicasAsync("conf", "Configurable", ct: _stop.Token)).Count(r => r.State is "STARTING" or "RUNNING")); }
+                    try { _alive.Add((await app.ReplicasAsync(application, deployment, ct: _stop.Token)).Count(r => r.State is "STARTING" or "RUNNING")); }
                     catch (OperationCanceledException) { return; }
                     try { await Task.Delay(50, _stop.Token); } catch (OperationCanceledException) { return; }
                 }
@@ -183,6 +183,57 @@ public sealed class UpdateTests(ITestOutputHelper output)
         Assert.True(mostAlive == Replicas + 1, $"at most {mostAlive} live replicas during the rollout: expected the target plus one new replica at a time ({Replicas + 1})");
         Assert.All(answers, v => Assert.Equal("2", v));
         Assert.True(report.Sent >= 100, $"only {report.Sent} requests were sent");
+        Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.FailureSummary}");
+    }
+
+    /// <summary>
+    /// Issue 26, exactly as a new user met it: samples/serve.yaml (6 SleepyPid replicas, 10 s constructor) on the
+    /// AppHost's 3 nodes, then the same config with an env var added. The spread share (2 per node) once counted
+    /// the outdated replicas, so every node was "full" and the roll never started.
+    /// </summary>
+    [Fact]
+    public async Task RollingUpdate_OfTheSample_SixReplicasOnThreeNodes_ReplacesEveryPid_NoRequestFails()
+    {
+        const int replicas = 6;
+        await using var app = await ServeApp.StartAsync(); // applies samples/serve.yaml on start
+        var sample = File.ReadAllText(Path.Combine(Foundation.SharedAppTests.RepoRoot(), "samples", "serve.yaml"));
+        var before = await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(), r => r.Count(x => x.State == "RUNNING") == replicas,
+            TimeSpan.FromSeconds(90), "the sample's 6 replicas RUNNING");
+        Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, ServeApp.PerNode(before));
+        var pids = before.Select(r => r.Pid!.Value).ToHashSet();
+        Assert.Equal(replicas, pids.Count);
+        await using var load = new LoadGenerator([new Uri(app.Proxy(0), "/"), new Uri(app.Proxy(1), "/")], RequestsPerSecond, TimeSpan.FromSeconds(150), 7_500);
+        await ServeApp.WaitUntilAsync(() => Task.FromResult(load.Completed().Count(x => x.Ok)), n => n >= RequestsPerSecond, TimeSpan.FromSeconds(30), "load flowing");
+        int fewest, mostAlive, observations;
+        double seconds;
+        IReadOnlyList<ReplicaView> after = [];
+        await using (var monitor = new RoutedCountMonitor(app, "sleepy", "SleepyPid"))
+        {
+            await ServeApp.WaitUntilAsync(() => Task.FromResult(monitor.Observations), n => n >= 4, TimeSpan.FromSeconds(10), "the routing monitor's first samples");
+            load.MarkFault();
+            var rolled = sample.Replace("    import_path: Samples:SleepyPid\n", "    import_path: Samples:SleepyPid\n    runtime_env: { env_vars: { ROLL: \"2\" } }\n", StringComparison.Ordinal);
+            Assert.NotEqual(sample, rolled);
+            var (status, body) = await app.PutConfigAsync(rolled);
+            Assert.True(status == 200, body);
+            seconds = await FailureScenario.SecondsUntilAsync(load, async () =>
+            {
+                after = await app.ReplicasAsync();
+                return after.Count == replicas && after.All(r => r.State == "RUNNING" && !pids.Contains(r.Pid!.Value)) &&
+                    (await app.DeploymentStatusAsync("sleepy", "SleepyPid"))?.Status == "HEALTHY";
+            }, TimeSpan.FromSeconds(150), "all 6 PIDs replaced by the new version");
+            (fewest, mostAlive, observations) = (monitor.Fewest, monitor.MostAlive, monitor.Observations);
+        }
+        var report = await load.StopAsync();
+
+        output.WriteLine(report.Line("rolling update of the sample, 6 replicas on 3 nodes (s = PUT to all 6 PIDs replaced)", seconds));
+        output.WriteLine($"during the update: fewest replicas routed by a proxy {fewest}, most live replicas {mostAlive} ({observations} samples); after: " +
+            string.Join(", ", ServeApp.PerNode(after).Select(n => $"{n.Key}={n.Value}")));
+        Assert.True(observations >= 20, $"only {observations} routing samples during the update");
+        Assert.True(fewest >= replicas, $"a proxy routed to only {fewest} replicas during the rollout (target {replicas})");
+        // The surge: new replicas start before old ones leave, ceil(20 % of 6) = 2 above the target at most.
+        Assert.InRange(mostAlive, replicas + 1, replicas + 2);
+        Assert.Equal(new Dictionary<string, int> { ["node-0"] = 2, ["node-1"] = 2, ["node-2"] = 2 }, ServeApp.PerNode(after));
+        Assert.True(report.Sent >= 1_000, $"only {report.Sent} requests were sent");
         Assert.True(report.Failed == 0, $"{report.Failed} of {report.Sent} failed: {report.FailureSummary}");
     }
 
