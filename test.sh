@@ -4,16 +4,18 @@
 # End-to-end tests start the whole AppHost on test ports (redis 16379, controller 18265, proxies 18000-18001).
 set -euo pipefail
 cd "$(dirname "$0")"
-./scripts/ensure-deps.sh
+./scripts/ensure-deps.sh test
 dotnet build ServeAspire.sln -c Debug -nologo -v q -clp:NoSummary >&2
 # The native-code proxy ./run.sh runs: NativeProxyTests starts it (the other tests run the Debug build).
 ./scripts/build-native-proxy.sh >/dev/null
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 status=0
+timings=()
 for project in tests/ServeAspire.UnitTests tests/ServeAspire.CliTests tests/ServeAspire.KubernetesTests tests/ServeAspire.EndToEndTests; do
   name=$(basename "$project")
   echo "== $name"
+  began=$SECONDS
   { dotnet test "$project" -c Debug --no-build -nologo --logger "console;verbosity=normal" 2>&1; echo $? > "$logs/$name.rc"; } \
     | tee "$logs/$name.log" \
     | awk '
@@ -23,6 +25,7 @@ for project in tests/ServeAspire.UnitTests tests/ServeAspire.CliTests tests/Serv
         /^[[:space:]]+Stack Trace:/ { n = 0 }
         n > 0 { print; fflush(); n-- }' || true
   [ "$(cat "$logs/$name.rc")" -eq 0 ] || status=1
+  timings+=("$name $((SECONDS - began)) s")
 done
 # The scripts on a machine without the packages they install (fakes on PATH): stdout holds only their results.
 echo "== scripts (first run without the Debian packages)"
@@ -40,5 +43,5 @@ tap() { { grep -hE "^# $1 [0-9]+$" "$logs"/*.tap || true; } | awk '{s+=$3} END {
 passed=$(( $(count Passed) + $(tap pass) ))
 failed=$(( $(count Failed) + $(tap fail) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a run that crashed before its summary still fails
-echo "test.sh: $passed passed, $failed failed"
+echo "test.sh: $passed passed, $failed failed; ${timings[*]/%/,} browser and scripts after (total ${SECONDS} s)"
 exit $status

@@ -38,12 +38,19 @@ run() { # name, command...: stdout to $work/out, stderr to $work/err
   (cd "$repo" && env -i PATH="$bin" HOME="$work" "$@") > "$work/out" 2> "$work/err"
 }
 
-run bash scripts/ensure-deps.sh
+run bash scripts/ensure-deps.sh run
+rc=$?
+if [ $rc -eq 0 ] && [ ! -s "$work/out" ] && grep -q "apt-get install .*redis-server" "$calls" && ! grep -q "chromium" "$calls"; then
+  ok "ensure-deps.sh run installs redis-server, not the tests' chromium, and prints nothing on stdout"
+else not_ok "ensure-deps.sh run installs redis-server, not chromium (rc $rc)" "stdout: $(head -c 300 "$work/out")" "calls: $(tr '\n' ';' < "$calls")"; fi
+: > "$calls"
+run bash scripts/ensure-deps.sh test
 rc=$?
 if [ $rc -eq 0 ] && [ ! -s "$work/out" ]; then ok "ensure-deps.sh prints nothing on stdout"
 else not_ok "ensure-deps.sh prints nothing on stdout (rc $rc)" "stdout: $(head -c 300 "$work/out")" "stderr: $(tail -3 "$work/err")"; fi
-if grep -q "apt-get install .*redis-server" "$calls" && grep -q "apt-get install .*chromium-headless-shell" "$calls" && grep -q "redis-tools" "$calls"; then
-  ok "ensure-deps.sh installs redis-server, redis-tools and chromium-headless-shell when they are missing"
+if grep -q "apt-get install .*redis-server" "$calls" && grep -q "apt-get install .*chromium-headless-shell" "$calls" && grep -q "redis-tools" "$calls" &&
+   [ "$(grep -c "apt-get update" "$calls")" -eq 1 ]; then
+  ok "ensure-deps.sh test installs redis-server, redis-tools and chromium-headless-shell when they are missing, in one apt-get run"
 else not_ok "ensure-deps.sh installs what is missing" "calls: $(tr '\n' ';' < "$calls")"; fi
 : > "$calls"
 

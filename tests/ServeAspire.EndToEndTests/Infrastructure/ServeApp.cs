@@ -208,6 +208,18 @@ public sealed class ServeApp : IAsyncDisposable
         catch (UnauthorizedAccessException) { return null; }
     }
 
+    /// <summary>Starts the app from samples/serve.yaml exactly as ./run.sh does (SleepyPid's 10 s constructor).</summary>
+    public static string SampleConfigArg => $"Serve:ConfigFile={Path.Combine(Foundation.SharedAppTests.RepoRoot(), "samples", "serve.yaml")}";
+
+    /// <summary>samples/serve.yaml with SleepyPid's constructor at 2 s (SLEEPY_PID_INIT_S): the default start config of a test app.</summary>
+    public static string QuickSample()
+    {
+        const string importPath = "    import_path: Samples:SleepyPid\n";
+        var sample = File.ReadAllText(Path.Combine(Foundation.SharedAppTests.RepoRoot(), "samples", "serve.yaml")).ReplaceLineEndings("\n");
+        if (!sample.Contains(importPath, StringComparison.Ordinal)) throw new InvalidOperationException("samples/serve.yaml no longer has SleepyPid's import_path line");
+        return sample.Replace(importPath, importPath + "    runtime_env: { env_vars: { SLEEPY_PID_INIT_S: \"2\" } }\n", StringComparison.Ordinal);
+    }
+
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
 
     /// <param name="extraArgs">AppHost settings, e.g. <c>Serve:RestartDelaySeconds=20</c>.</param>
@@ -227,6 +239,15 @@ public sealed class ServeApp : IAsyncDisposable
             $"Serve:RedisPort={RedisPort}", $"Serve:ControllerPort={ControllerPort}", $"Serve:ProxyBasePort={ProxyBasePort}",
             $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e", .. extraArgs,
         ];
+        // SleepyPid's 10 s constructor was waited for by every test that starts from the sample, at start and after
+        // each fault: those tests start from the sample with SLEEPY_PID_INIT_S=2 instead, unless they name a config
+        // (SampleConfigArg: the sample itself) or apply none. Configs a test PUTs itself are its own.
+        if (!args.Any(a => a.StartsWith("Serve:ConfigFile=", StringComparison.Ordinal) || a.StartsWith("Serve:ApplyConfigOnStart=", StringComparison.Ordinal)))
+        {
+            var quick = Path.Combine(stateDir, "serve.yaml");
+            await File.WriteAllTextAsync(quick, QuickSample(), ct);
+            args = [.. args, $"Serve:ConfigFile={quick}"];
+        }
         // bench/failover.sh runs the failure scenarios on the native-code proxy that ./run.sh runs (issue 10).
         if (Environment.GetEnvironmentVariable("SERVE_PROXY_EXECUTABLE") is { Length: > 0 } proxyExecutable && !args.Any(a => a.StartsWith("Serve:ProxyExecutable=", StringComparison.Ordinal)))
             args = [.. args, $"Serve:ProxyExecutable={proxyExecutable}"];

@@ -10,7 +10,8 @@ public sealed class SharedServeApp : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        App = await ServeApp.StartAsync();
+        // The sample exactly as ./run.sh applies it: started once, and SharedAppTests PUTs the sample back.
+        App = await ServeApp.StartAsync([ServeApp.SampleConfigArg]);
         var seen = new HashSet<int>();
         try
         {

@@ -195,7 +195,7 @@ public sealed class UpdateTests(ITestOutputHelper output)
     public async Task RollingUpdate_OfTheSample_SixReplicasOnThreeNodes_ReplacesEveryPid_NoRequestFails()
     {
         const int replicas = 6;
-        await using var app = await ServeApp.StartAsync(); // applies samples/serve.yaml on start
+        await using var app = await ServeApp.StartAsync([ServeApp.SampleConfigArg]); // samples/serve.yaml exactly, 10 s constructor
         var sample = File.ReadAllText(Path.Combine(Foundation.SharedAppTests.RepoRoot(), "samples", "serve.yaml"));
         var before = await ServeApp.WaitUntilAsync(() => app.ReplicasAsync(), r => r.Count(x => x.State == "RUNNING") == replicas,
             TimeSpan.FromSeconds(90), "the sample's 6 replicas RUNNING");
