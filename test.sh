@@ -43,5 +43,6 @@ tap() { { grep -hE "^# $1 [0-9]+$" "$logs"/*.tap || true; } | awk '{s+=$3} END {
 passed=$(( $(count Passed) + $(tap pass) ))
 failed=$(( $(count Failed) + $(tap fail) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a run that crashed before its summary still fails
-echo "test.sh: $passed passed, $failed failed; ${timings[*]/%/,} browser and scripts after (total ${SECONDS} s)"
+per_project=$(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')
+echo "test.sh: $passed passed, $failed failed in ${SECONDS} s ($per_project)"
 exit $status

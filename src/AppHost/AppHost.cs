@@ -97,8 +97,19 @@ if (!publishing) builder.AddServeDashboard(serve, authToken, nodes);
 if (serve.RestartPolicy && !publishing)
     builder.Services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RestartPolicyService>(sp, (IReadOnlySet<string>)restartable, TimeSpan.FromSeconds(serve.RestartDelaySeconds)));
 
-builder.Build().Run();
-return 0;
+var startFailure = publishing ? null : builder.AddStartupDeadline(restartable, TimeSpan.FromSeconds(serve.StartTimeoutSeconds));
+
+try
+{
+    builder.Build().Run();
+}
+catch (Exception) when (startFailure?.Invoke() is not null)
+{
+}
+// A cancelled start is logged ("Hosting failed to start", a TaskCanceledException) and Run returns or throws: say why, and fail.
+if (startFailure?.Invoke() is not { } reason) return 0;
+Console.Error.WriteLine($"ServeAspire did not start: {reason}");
+return 1;
 
 void LocalProxy<T>(IResourceBuilder<T> proxy, string name, int port) where T : IResourceWithEnvironment, IResourceWithWaitSupport, IResourceWithArgs, IResourceWithEndpoints =>
     proxy

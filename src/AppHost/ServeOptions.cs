@@ -27,6 +27,8 @@ internal sealed class ServeOptions
     /// <summary>First restart delay (doubles per crash up to 30 s).</summary>
     public double RestartDelaySeconds { get; set; } = 1;
     public int Nodes { get; set; } = 3;
+    /// <summary>The AppHost exits non-zero when its resources are not all running and healthy this long after it starts.</summary>
+    public double StartTimeoutSeconds { get; set; } = 120;
     /// <summary>Where Redis keeps its AOF and config; survives AppHost restarts. Default: &lt;repo&gt;/.state.</summary>
     public string StateDir { get; set; } = "";
     /// <summary>The Serve config applied once the controller is healthy (KubeRay's serveConfigV2). Default: samples/serve.yaml.</summary>
@@ -62,6 +64,9 @@ internal sealed class ServeOptions
         o.RestartPolicy = !bool.TryParse(s[nameof(RestartPolicy)], out var restart) || restart;
         o.RestartDelaySeconds = double.TryParse(s[nameof(RestartDelaySeconds)], System.Globalization.CultureInfo.InvariantCulture, out var delay) ? delay : o.RestartDelaySeconds;
         o.Nodes = Int(nameof(Nodes), o.Nodes);
+        if (s[nameof(StartTimeoutSeconds)] is { Length: > 0 } startTimeout)
+            o.StartTimeoutSeconds = double.TryParse(startTimeout, System.Globalization.CultureInfo.InvariantCulture, out var t) && t is >= 1 and <= 3600
+                ? t : throw new InvalidOperationException($"Serve:StartTimeoutSeconds must be a number of seconds from 1 to 3600, got '{startTimeout}'");
         o.StateDir = s[nameof(StateDir)] ?? "";
         o.ConfigFile = s[nameof(ConfigFile)] ?? "";
         o.ProxyExecutable = s[nameof(ProxyExecutable)] ?? "";

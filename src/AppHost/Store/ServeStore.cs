@@ -104,6 +104,7 @@ internal static class ServeStoreExtensions
             resources.Add(node);
         }
 
+        var dataNodes = resources.ToList();
         for (var j = 0; j < sentinelPorts.Length; j++)
         {
             var port = sentinelPorts[j];
@@ -112,6 +113,9 @@ internal static class ServeStoreExtensions
             var sentinel = builder.AddResource(new RedisServerResource($"sentinel-{j}", dir, port, password, connection, "/bin/sh"))
                 .WithArgs("-c", "umask 077 && exec redis-server \"$0\" --sentinel", conf);
             AddPingCheck(builder, sentinel, port, password, null);
+            // The data nodes first: a Sentinel that starts while the primary is still starting sees it down for more
+            // than down-after-milliseconds and fails it over, so a start moved the primary it had just chosen.
+            foreach (var node in dataNodes) sentinel.WaitFor(node);
             var others = sentinelPorts.Where(p => p != port).ToArray();
             builder.Eventing.Subscribe<BeforeResourceStartedEvent>(sentinel.Resource, async (_, ct) =>
             {
@@ -133,8 +137,11 @@ internal static class ServeStoreExtensions
     {
         if (File.Exists(conf))
         {
+            // The password is generated afresh each run. CONFIG REWRITE keeps requirepass as a `user default` ACL line,
+            // which Redis applies after requirepass: kept, it holds the Sentinel to an earlier run's password.
             var kept = (await File.ReadAllLinesAsync(conf, ct))
                 .Where(l => !l.StartsWith("requirepass ", StringComparison.Ordinal)
+                    && !l.StartsWith("user default ", StringComparison.Ordinal)
                     && !l.StartsWith($"sentinel auth-pass {SentinelService} ", StringComparison.Ordinal)
                     && !l.StartsWith("sentinel sentinel-pass ", StringComparison.Ordinal))
                 .ToList();

@@ -22,6 +22,7 @@ internal static class FailureScenario
           - name: sleepy
             route_prefix: /
             import_path: Samples:SleepyPid
+            {{ServeApp.QuickSleepyEnv}}
             deployments:
               - name: SleepyPid
                 num_replicas: {{sleepyReplicas}}

@@ -153,6 +153,89 @@ public sealed class StoreFailoverTests(ITestOutputHelper output)
         Assert.Equal(before, after); // the control plane adopted every replica: same PIDs
     }
 
+    /// <summary>
+    /// Issue 36: after a failover, every later start idled. The password is generated afresh each run, and the
+    /// Sentinels' rewritten configs kept the first run's as a <c>user default</c> ACL line, which Redis applies after
+    /// requirepass: the Sentinels refused the new password, never got healthy, and everything waiting for the store
+    /// waited forever. Here: Sentinel mode, the primary killed, everything stopped, then a start on the same state.
+    /// </summary>
+    [Fact]
+    public async Task SentinelStore_AfterAFailover_TheNextStartOnTheSameState_ComesUpOnThePromotedPrimary_AndServes()
+    {
+        var state = Directory.CreateTempSubdirectory("serveaspire-e2e-kept-").FullName;
+        try
+        {
+            string[] args = ["Serve:Store=sentinel", $"Serve:StateDir={state}", "Serve:RestartDelaySeconds=15"];
+            int promoted;
+            TimeSpan firstStart;
+            await using (var first = await ServeApp.StartAsync(args))
+            {
+                await RunningAsync(first, 6);
+                firstStart = first.SinceStart.Elapsed;
+                Assert.Equal(ServeApp.RedisPort, await first.PrimaryPortAsync());
+                Kill(await first.StorePidAsync(ServeApp.RedisPort));
+                promoted = await ServeApp.WaitUntilAsync(first.PrimaryPortAsync, p => p != 0 && p != ServeApp.RedisPort, TimeSpan.FromSeconds(30), "the Sentinels to promote a replica");
+                await ServeApp.WaitUntilAsync(async () => await File.ReadAllTextAsync(Path.Combine(state, "sentinel-0", "sentinel.conf")),
+                    c => c.Contains($"sentinel monitor serve 127.0.0.1 {promoted} ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "sentinel-0 to write the failover to its config");
+            }
+
+            // Everything stopped. What the Sentinels wrote last is the store's state (a stop may fail over again: the
+            // data nodes stop before the Sentinels); a config epoch of at least 1 says a failover happened.
+            var (epoch, primaryAtStop) = await SentinelsLastWordAsync(state);
+            Assert.True(epoch >= 1, $"the Sentinels' configs say config-epoch {epoch}: no failover was written");
+            // The same state folder, a new run (and a new password).
+            await using var second = await ServeApp.StartAsync(args);
+            var running = await RunningAsync(second, 6);
+            var secondStart = second.SinceStart.Elapsed;
+            Assert.Equal(primaryAtStop, await second.PrimaryPortAsync()); // the store came back as it was
+            var roles = await ServeApp.WaitUntilAsync(async () =>
+            {
+                var r = new List<string>();
+                for (var i = 0; i < 3; i++)
+                    r.Add($"{ServeApp.RedisPort + i}: " + string.Join(' ', (await second.RedisAtAsync(ServeApp.RedisPort + i, "INFO", "replication")).Split('\n')
+                        .Where(l => l.StartsWith("role:") || l.StartsWith("master_port:") || l.StartsWith("master_link_status:")).Select(l => l.Trim())));
+                for (var j = 0; j < 3; j++)
+                    r.Add($"sentinel-{j}: " + (await second.RedisAtAsync(ServeApp.SentinelPort + j, "SENTINEL", "get-master-addr-by-name", "serve")).Replace('\n', ' ').Trim());
+                return r;
+            }, r => r[primaryAtStop - ServeApp.RedisPort].Contains("role:master") && r.Count(l => l.Contains($"master_port:{primaryAtStop} master_link_status:up")) == 2
+                && r.Skip(3).All(l => l.EndsWith($" {primaryAtStop}")), TimeSpan.FromSeconds(30), "the store consistent: the named primary a master, the other two its replicas, every Sentinel naming it");
+            output.WriteLine(string.Join("; ", roles));
+            await using var load = Load(second);
+            await load.WarmUpAsync();
+            await AssertFlowingAsync(load);
+            load.MarkFault(); // the window judged: serving on the restarted store
+            await load.WarmUpAsync(load.Count + 150);
+            var report = await load.StopAsync();
+            output.WriteLine(report.Line("start after a Sentinel failover (s = start to 6 RUNNING)", secondStart.TotalSeconds));
+            output.WriteLine($"first start to 6 RUNNING {firstStart.TotalSeconds:F1} s; promoted {promoted}; at the stop the Sentinels named {primaryAtStop} (config-epoch {epoch}); " +
+                $"the start on that state {secondStart.TotalSeconds:F1} s");
+            Assert.Equal(6, running.Select(r => r.Pid).Distinct().Count());
+            AssertHeld(report, Bounds.Untouched);
+            Assert.True(secondStart < firstStart + TimeSpan.FromSeconds(30),
+                $"the start after the failover took {secondStart.TotalSeconds:F1} s to 6 RUNNING, the first {firstStart.TotalSeconds:F1} s");
+        }
+        finally { Directory.Delete(state, recursive: true); }
+    }
+
+    /// <summary>The primary and config epoch in the Sentinels' own config files (the newest epoch wins), as they wrote them last.</summary>
+    private static async Task<(long Epoch, int Port)> SentinelsLastWordAsync(string state)
+    {
+        var best = (Epoch: -1L, Port: 0);
+        for (var j = 0; j < 3; j++)
+        {
+            long epoch = 0;
+            var port = 0;
+            foreach (var line in await File.ReadAllLinesAsync(Path.Combine(state, $"sentinel-{j}", "sentinel.conf")))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f is ["sentinel", "config-epoch", "serve", var e]) epoch = long.Parse(e, CultureInfo.InvariantCulture);
+                if (f is ["sentinel", "monitor", "serve", _, var p, _]) port = int.Parse(p, CultureInfo.InvariantCulture);
+            }
+            if (epoch > best.Epoch) best = (epoch, port);
+        }
+        return best;
+    }
+
     [Fact]
     public async Task SentinelStoreDown30s_AllThreeDataNodesKilled_ServingGoesOn_ControlPlaneResumes_NoReplicaRestarted()
     {

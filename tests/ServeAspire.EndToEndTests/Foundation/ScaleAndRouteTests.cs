@@ -14,6 +14,7 @@ public sealed class ScaleAndRouteTests(ITestOutputHelper output)
           - name: sleepy
             route_prefix: {{route}}
             import_path: Samples:SleepyPid
+            {{ServeApp.QuickSleepyEnv}}
             deployments:
               - name: SleepyPid
                 num_replicas: {{replicas}}

@@ -217,8 +217,14 @@ public sealed class ServeApp : IAsyncDisposable
         const string importPath = "    import_path: Samples:SleepyPid\n";
         var sample = File.ReadAllText(Path.Combine(Foundation.SharedAppTests.RepoRoot(), "samples", "serve.yaml")).ReplaceLineEndings("\n");
         if (!sample.Contains(importPath, StringComparison.Ordinal)) throw new InvalidOperationException("samples/serve.yaml no longer has SleepyPid's import_path line");
-        return sample.Replace(importPath, importPath + "    runtime_env: { env_vars: { SLEEPY_PID_INIT_S: \"2\" } }\n", StringComparison.Ordinal);
+        return sample.Replace(importPath, importPath + "    " + QuickSleepyEnv + "\n", StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The runtime_env of the sleepy app a test app starts with: a config a test PUTs for that app carries it too,
+    /// or the env var's change is a new code version, and the PUT rolls every replica instead of what it tests.
+    /// </summary>
+    public const string QuickSleepyEnv = "runtime_env: { env_vars: { SLEEPY_PID_INIT_S: \"2\" } }";
 
     public static Task<ServeApp> StartAsync(CancellationToken ct = default) => StartAsync([], ct);
 
@@ -233,11 +239,13 @@ public sealed class ServeApp : IAsyncDisposable
     {
         var sinceStart = Stopwatch.StartNew();
         await EnsurePortsFreeAsync(TimeSpan.FromSeconds(30));
-        var stateDir = Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
+        // A test that restarts on the same state (Serve:StateDir=…) owns that folder; otherwise each app gets a fresh one.
+        var keptState = extraArgs.FirstOrDefault(a => a.StartsWith("Serve:StateDir=", StringComparison.Ordinal))?["Serve:StateDir=".Length..];
+        var stateDir = keptState ?? Directory.CreateTempSubdirectory("serveaspire-e2e-").FullName;
         string[] args =
         [
             $"Serve:RedisPort={RedisPort}", $"Serve:ControllerPort={ControllerPort}", $"Serve:ProxyBasePort={ProxyBasePort}",
-            $"Serve:StateDir={stateDir}", "Serve:Cluster=e2e", .. extraArgs,
+            .. keptState is null ? [$"Serve:StateDir={stateDir}"] : Array.Empty<string>(), "Serve:Cluster=e2e", .. extraArgs,
         ];
         // SleepyPid's 10 s constructor was waited for by every test that starts from the sample, at start and after
         // each fault: those tests start from the sample with SLEEPY_PID_INIT_S=2 instead, unless they name a config
@@ -284,7 +292,17 @@ public sealed class ServeApp : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
-        return new ServeApp(app, stateDir, sinceStart);
+        Timing($"start {sinceStart.Elapsed.TotalSeconds:F1} s");
+        return new ServeApp(app, stateDir, sinceStart) { _ownsStateDir = keptState is null };
+    }
+
+    private bool _ownsStateDir = true;
+
+    /// <summary>With SERVE_E2E_TIMINGS=FILE, each app's start and stop times are appended there (where the suite's minutes go).</summary>
+    private static void Timing(string line)
+    {
+        if (Environment.GetEnvironmentVariable("SERVE_E2E_TIMINGS") is { Length: > 0 } file)
+            File.AppendAllText(file, $"{DateTime.UtcNow:HH:mm:ss} {line}\n");
     }
 
     public async Task<JsonNode> GetJsonAsync(string path, CancellationToken ct = default) => await GetJsonAsync(Controller, path, ct);
@@ -379,14 +397,35 @@ public sealed class ServeApp : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
+        var stopping = Stopwatch.StartNew();
         var started = Descendants();
+        // With SERVE_E2E_TIMINGS: when each resource reached a terminal state during the stop (which one is slow).
+        var ended = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
+        using var watchStop = new CancellationTokenSource();
+        var watcher = Environment.GetEnvironmentVariable("SERVE_E2E_TIMINGS") is { Length: > 0 } ? Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in _app.ResourceNotifications.WatchAsync(watchStop.Token))
+                    if (e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart")
+                        ended.TryAdd(e.Resource.Name, stopping.Elapsed.TotalSeconds);
+            }
+            catch (OperationCanceledException) { }
+        }) : Task.CompletedTask;
         try { await _app.StopAsync(); } catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException) { }
+        var stopped = stopping.Elapsed;
+        await watchStop.CancelAsync();
+        await watcher;
+        if (!ended.IsEmpty) Timing("ended: " + string.Join(", ", ended.OrderBy(x => x.Value).Select(x => $"{x.Key} {x.Value:F1}")));
         await _app.DisposeAsync();
-        try { Directory.Delete(_stateDir, recursive: true); } catch (IOException) { }
+        var disposed = stopping.Elapsed;
+        if (_ownsStateDir)
+            try { Directory.Delete(_stateDir, recursive: true); } catch (IOException) { }
         var clock = Stopwatch.StartNew();
         List<int> alive;
         while ((alive = started.Where(ProcessExists).ToList()).Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(30))
             await Task.Delay(200);
+        Timing($"stop {stopping.Elapsed.TotalSeconds:F1} s (StopAsync {stopped.TotalSeconds:F1}, DisposeAsync {(disposed - stopped).TotalSeconds:F1}; app {SinceStart.Elapsed.TotalSeconds:F0} s)");
         if (alive.Count == 0) return;
         var names = alive.Select(pid => $"{pid} {Describe(pid)}").ToList();
         foreach (var pid in alive)
