@@ -399,25 +399,10 @@ public sealed class ServeApp : IAsyncDisposable
         Http.Dispose();
         var stopping = Stopwatch.StartNew();
         IReadOnlyList<int> started = Descendants();
-        // With SERVE_E2E_TIMINGS: when each resource reached a terminal state during the stop (which one is slow).
-        var ended = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
-        using var watchStop = new CancellationTokenSource();
-        var watcher = Environment.GetEnvironmentVariable("SERVE_E2E_TIMINGS") is { Length: > 0 } ? Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (var e in _app.ResourceNotifications.WatchAsync(watchStop.Token))
-                    ended[$"{e.Resource.Name}:{e.Snapshot.State?.Text}"] = stopping.Elapsed.TotalSeconds;
-            }
-            catch (OperationCanceledException) { }
-        }) : Task.CompletedTask;
         var (servicesStopped, services) = await StopServicesAsync();
         started = [.. started, .. services]; // checked below like the descendants: none may outlive the app
         try { await _app.StopAsync(); } catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException) { }
         var stopped = stopping.Elapsed;
-        await watchStop.CancelAsync();
-        await watcher;
-        if (!ended.IsEmpty) Timing("ended: " + string.Join(", ", ended.OrderBy(x => x.Value).Select(x => $"{x.Key} {x.Value:F1}")));
         await _app.DisposeAsync();
         var disposed = stopping.Elapsed;
         if (_ownsStateDir)
